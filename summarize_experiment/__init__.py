@@ -1,0 +1,1 @@
+"""summarize-experiment: turn a finished fine-tuning + evaluation experiment into summary.md."""

@@ -1,0 +1,458 @@
+"""Gather everything the summary needs into one JSON-ready document ("the collected document").
+
+`collect(experiment_dir)` is what the orchestrator runs; `scripts/parse_status.py` runs the same
+code with `full_eval=False` (headers only, no training-log scan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from . import layout as paths
+from . import slurm, training_log
+from .design import ExperimentDesign, RunDesign, load_design
+from .eval_logs import (
+    EvalHeader,
+    EvalLogError,
+    EvalRead,
+    binary_output,
+    cell_result,
+    eval_log_output,
+    modified_time,
+)
+from .readers import EvalJobStdout, read_artifacts
+from .status import (
+    Cell,
+    RunEvidence,
+    cell_evidence,
+    choose_log,
+    evaluation_summary,
+    expected_cells,
+    finetune_status,
+    header_of,
+    is_result,
+    sacct_cell,
+    stdout_links,
+)
+
+SCHEMA_VERSION = 1
+
+
+def _expected_epochs(design: ExperimentDesign, run: RunDesign) -> int | None:
+    if design.epochs is not None:
+        return design.epochs
+    row = design.matrix_row(run.name)
+    if row and row.epochs:
+        return max(row.epochs) + 1
+    return None
+
+
+def discover(design: ExperimentDesign, layout: str) -> dict[str, RunEvidence]:
+    """Files on disk for every run of the design."""
+    found: dict[str, RunEvidence] = {}
+    for run in design.runs:
+        logs: list[tuple[Path, Path]] = []
+        stdouts: list[tuple[Path, Path]] = []
+        for folder in paths.eval_folders(design, run.name, layout):
+            logs += [(log, folder) for log in paths.eval_log_files(folder)]
+            stdouts += [(out, folder) for out in paths.eval_stdout_files(folder)]
+        found[run.name] = RunEvidence(
+            checkpoints=[] if run.is_control else paths.checkpoint_epochs(design, run.name, layout),
+            training_stdout=[]
+            if run.is_control
+            else paths.training_stdout_files(design, run.name, layout),
+            eval_logs=logs,
+            eval_stdout=stdouts,
+        )
+    return found
+
+
+def _job_ids(evidence: dict[str, RunEvidence]) -> list[str]:
+    ids: list[str] = []
+    for run in evidence.values():
+        files = run.training_stdout + [out for out, _ in run.eval_stdout]
+        for path in files:
+            job_id = training_log.job_id_from_stdout_name(path.name)
+            if job_id and job_id not in ids:
+                ids.append(job_id)
+    return ids
+
+
+def _job_dict(job: Any | None) -> dict[str, Any] | None:
+    return job.to_dict() if job is not None else None
+
+
+def training_entry(run: str, stdout: Path | None, scan: Any, job: Any | None) -> dict[str, Any]:
+    """A run's training results: the stdout scan, and the duration from sacct or tqdm."""
+    entry: dict[str, Any] = {"run": run, "stdout": str(stdout) if stdout else None}
+    if stdout is None:
+        entry["warning"] = "no training stdout (slurm-*.out) found; loss is N/A"
+    elif isinstance(scan, Exception):
+        entry["warning"] = f"{stdout}: cannot be read ({scan})"
+    elif scan is not None:
+        entry.update(scan.to_dict())
+        if scan.final is None:
+            entry["warning"] = f"{stdout}: no `epoch|step|Loss: value` line found; loss is N/A"
+    elapsed = getattr(job, "elapsed_seconds", None)
+    tqdm_seconds = getattr(scan, "elapsed_seconds", None) if scan is not None else None
+    if elapsed is not None:
+        entry["duration_seconds"], entry["duration_source"] = elapsed, "sacct"
+    elif tqdm_seconds is not None:
+        entry["duration_seconds"], entry["duration_source"] = tqdm_seconds, "tqdm"
+    else:
+        entry["duration_seconds"], entry["duration_source"] = None, None
+    return entry
+
+
+def _eval_result(read: Any) -> dict[str, Any]:
+    """The numbers of a cell's chosen log, for the Evaluation Results table."""
+    if isinstance(read, EvalRead):
+        return cell_result(eval_log_output(read), binary_output(read))
+    if isinstance(read, EvalHeader):
+        return cell_result(
+            {
+                "accuracy": read.accuracy,
+                "samples": read.samples,
+                "scorer": read.scorer,
+                "model": read.model,
+            },
+            None,
+        )
+    return {}
+
+
+def _read_message(read: Any) -> str | None:
+    if isinstance(read, EvalRead):
+        return read.message
+    if isinstance(read, EvalLogError):
+        return str(read)
+    return None
+
+
+def _failed_status(read: Any) -> str:
+    header = header_of(read)
+    if header is None:
+        return "ERROR"
+    return {"cancelled": "CANCELLED", "started": "RUNNING"}.get(header.log_status, "FAILED")
+
+
+def build_cells(
+    design: ExperimentDesign,
+    run: RunDesign,
+    layout: str,
+    evidence: RunEvidence,
+    reads: dict[str, Any],
+    stdouts: dict[str, EvalJobStdout],
+    lookup: Any,
+    notes: list[str],
+) -> list[Cell]:
+    """Assign each log and job to its (task, epoch) cell and decide each cell's status."""
+    cells = {c.key(): c for c in expected_cells(design, run)}
+    candidates: dict[tuple[str | None, int | None], list[str]] = {}
+    jobs = getattr(lookup, "jobs", {}) or {}
+    links = stdout_links([stdouts[str(p)] for p, _ in evidence.eval_stdout if str(p) in stdouts])
+    for log, folder in evidence.eval_logs:
+        read = reads.get(str(log))
+        header = header_of(read)
+        folder_cell = paths.cell_folder(folder, design.tasks) if layout == "B" else None
+        linked = links.get(log.name)
+        job = jobs.get(linked.job_id) if linked and linked.job_id else None
+        from_job = sacct_cell(job, design, run.name, folder_cell.task if folder_cell else None)
+        task = header.task if header else None
+        task = (
+            task
+            or (from_job.task if from_job else None)
+            or (folder_cell.task if folder_cell else None)
+        )
+        if run.is_control:
+            epoch, source = None, None
+        else:
+            decision = decide(header, run, folder_cell, from_job)
+            epoch, source = decision.epoch, decision.source
+            if decision.conflict:
+                notes.append(f"{log}: {decision.conflict}")
+            if epoch is None and header is not None:
+                notes.append(
+                    f"{log}: cannot tell which epoch this evaluated (no sacct job name, no "
+                    "task_args.epoch, no model path or model name with an epoch); not counted "
+                    "in any epoch."
+                )
+        key = (task, epoch)
+        candidates.setdefault(key, []).append(str(log))
+        cell = cells.setdefault(key, Cell(task, epoch, False))
+        cell.epoch_source = cell.epoch_source or source
+    mtimes = {p: modified_time(p) for paths_ in candidates.values() for p in paths_}
+    for key, logs in candidates.items():
+        cell = cells[key]
+        chosen = choose_log(logs, reads, mtimes)
+        cell.log = chosen
+        cell.other_logs = [p for p in logs if p != chosen]
+        read = reads.get(chosen)
+        if is_result(read):
+            cell.status = "COMPLETED"
+        else:
+            cell.status = _failed_status(read)
+            message = _read_message(read)
+            if message:
+                cell.notes.append(message)
+            cell.check = chosen
+        if cell.other_logs:
+            cell.notes.append(
+                f"{len(cell.other_logs)} other log(s) for this cell ignored: "
+                + ", ".join(Path(p).name for p in cell.other_logs)
+            )
+        if not cell.in_design:
+            notes.append(
+                f"{chosen}: evaluation of task {cell.task!r} epoch {cell.epoch} is not in the "
+                "design's evaluation.matrix; reported anyway."
+            )
+    _apply_jobs(design, run, layout, evidence, stdouts, jobs, cells)
+    return list(cells.values())
+
+
+def decide(header: EvalHeader | None, run: RunDesign, folder_cell: Any, from_job: Any):
+    """The epoch decision for one log of a fine-tuned run."""
+    from .epochs import decide_epoch
+
+    evidence = cell_evidence(
+        header,
+        run,
+        folder_cell.epoch if folder_cell else None,
+        from_job.epoch if from_job else None,
+    )
+    return decide_epoch(evidence)
+
+
+def _apply_jobs(
+    design: ExperimentDesign,
+    run: RunDesign,
+    layout: str,
+    evidence: RunEvidence,
+    stdouts: dict[str, EvalJobStdout],
+    jobs: dict[str, Any],
+    cells: dict[tuple[str | None, int | None], Cell],
+) -> None:
+    """Give cells without a usable log the state of their evaluation job, if one is known."""
+    for out, folder in evidence.eval_stdout:
+        scan = stdouts.get(str(out))
+        job_id = training_log.job_id_from_stdout_name(out.name)
+        job = jobs.get(job_id) if job_id else None
+        folder_cell = paths.cell_folder(folder, design.tasks) if layout == "B" else None
+        parsed = sacct_cell(job, design, run.name, folder_cell.task if folder_cell else None)
+        if parsed is not None:
+            key = (parsed.task, None if run.is_control else parsed.epoch)
+        elif folder_cell is not None:
+            key = (folder_cell.task, None if run.is_control else folder_cell.epoch)
+        else:
+            continue
+        cell = cells.get(key)
+        if cell is None:
+            continue
+        if job is not None and (
+            cell.job is None
+            or int(job_id.split("_")[0]) >= int(str(cell.job.get("job_id", "0")).split("_")[0])
+        ):
+            cell.job = job.to_dict()
+        if cell.status in ("MISSING",):
+            state = getattr(job, "state", None)
+            if state and state != "COMPLETED":
+                cell.status = state
+            elif state == "COMPLETED":
+                cell.status = "NO_LOG"
+                cell.notes.append("the job COMPLETED but wrote no log in logs/")
+            else:
+                cell.status = "FAILED" if scan and scan.failure_line else "NO_LOG"
+            if scan and scan.failure_line:
+                cell.notes.append(scan.failure_line)
+            cell.check = str(out)
+
+
+def run_entry(
+    design: ExperimentDesign,
+    run: RunDesign,
+    layout: str,
+    evidence: RunEvidence,
+    artifacts: dict[str, dict[str, Any]],
+    lookup: Any,
+    notes: list[str],
+) -> dict[str, Any]:
+    """Everything about one run: design, fine-tuning, training results and evaluation cells."""
+    jobs = getattr(lookup, "jobs", {}) or {}
+    stdout = training_log.pick_latest_stdout(evidence.training_stdout)
+    job_id = training_log.job_id_from_stdout_name(stdout.name) if stdout else None
+    job = jobs.get(job_id) if job_id else None
+    scan = artifacts["train"].get(str(stdout)) if stdout else None
+    failed_location = bool(
+        stdout and layout == "A" and stdout.parent == design.directory / run.name
+    )
+    expected = _expected_epochs(design, run)
+    status, ft_notes = finetune_status(
+        run,
+        expected,
+        evidence,
+        failed_location,
+        job,
+        scan if not isinstance(scan, Exception) else None,
+    )
+    diverged = bool(getattr(scan, "diverged", False))
+    failure = getattr(scan, "failure_line", None) if scan is not None else None
+    if failure and status not in ("COMPLETED", "RUNNING", "PENDING"):
+        ft_notes.append(failure)
+    cells = build_cells(
+        design, run, layout, evidence, artifacts["eval"], artifacts["stdout"], lookup, notes
+    )
+    if status not in ("COMPLETED", "N/A"):
+        for cell in cells:
+            if cell.status == "MISSING":
+                cell.status = "NOT_STARTED"
+    entry: dict[str, Any] = {
+        "name": run.name,
+        "type": run.type,
+        "model": run.model,
+        "parameters": run.parameters,
+        "finetune": {
+            "status": status,
+            "diverged": diverged,
+            "checkpoints": evidence.checkpoints,
+            "expected_epochs": None if run.is_control else expected,
+            "stdout": str(stdout) if stdout else None,
+            "stdout_files": [str(p) for p in evidence.training_stdout],
+            "job": _job_dict(job),
+            "notes": ft_notes,
+        },
+        "training": None if run.is_control else training_entry(run.name, stdout, scan, job),
+        "cells": [_cell_dict(c, artifacts["eval"]) for c in _sorted_cells(cells)],
+    }
+    entry["evaluation_status"] = evaluation_summary(cells, status)
+    entry["complete"] = status in ("COMPLETED", "N/A") and all(
+        c.status == "COMPLETED" for c in cells if c.in_design
+    )
+    return entry
+
+
+def _sorted_cells(cells: list[Cell]) -> list[Cell]:
+    return sorted(cells, key=lambda c: (c.task or "\uffff", -1 if c.epoch is None else c.epoch))
+
+
+def _cell_dict(cell: Cell, reads: dict[str, Any]) -> dict[str, Any]:
+    data = asdict(cell)
+    data["result"] = _eval_result(reads.get(cell.log)) if cell.status == "COMPLETED" else None
+    return data
+
+
+def collect(
+    experiment_dir: Path,
+    *,
+    full: bool = True,
+    jobs: int = 1,
+    use_sacct: bool = True,
+    sacct_timeout_s: float | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """The collected document of an experiment; raises DesignError without a usable design."""
+    design = load_design(experiment_dir)
+    layout = paths.detect_layout(design)
+    evidence = discover(design, layout)
+    job_ids = _job_ids(evidence)
+    if use_sacct and job_ids:
+        kwargs = {"timeout_s": sacct_timeout_s} if sacct_timeout_s else {}
+        lookup = slurm.lookup_jobs(job_ids, **kwargs)
+    else:
+        lookup = None
+    training = []
+    if full:
+        for run in evidence.values():
+            latest = training_log.pick_latest_stdout(run.training_stdout)
+            if latest:
+                training.append(latest)
+    artifacts = read_artifacts(
+        [log for run in evidence.values() for log, _ in run.eval_logs],
+        training,
+        [out for run in evidence.values() for out, _ in run.eval_stdout],
+        full_eval=full,
+        jobs=jobs,
+        on_progress=on_progress,
+    )
+    notes: list[str] = []
+    runs = [
+        run_entry(design, run, layout, evidence[run.name], artifacts, lookup, notes)
+        for run in design.runs
+    ]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": {
+            "name": design.name,
+            "directory": str(design.directory),
+            "design_file": str(design.design_file),
+            "layout": layout,
+            "output_base": str(design.output_base) if design.output_base else None,
+            "tasks": design.tasks,
+        },
+        "slurm": _slurm_summary(lookup, use_sacct, job_ids),
+        "runs": runs,
+        "rejected_runs": design.rejected_runs,
+        "design_problems": design.problems,
+        "notes": notes,
+    }
+
+
+def _slurm_summary(lookup: Any, use_sacct: bool, job_ids: list[str]) -> dict[str, Any]:
+    if not use_sacct:
+        return {
+            "available": False,
+            "source": None,
+            "error": "sacct not used (--no-sacct)",
+            "jobs_asked": len(job_ids),
+            "jobs_found": 0,
+        }
+    if lookup is None:
+        return {
+            "available": False,
+            "source": None,
+            "error": "no SLURM job stdout found",
+            "jobs_asked": 0,
+            "jobs_found": 0,
+        }
+    return {
+        "available": lookup.available,
+        "source": lookup.source,
+        "error": lookup.error,
+        "jobs_asked": len(job_ids),
+        "jobs_found": len(lookup.jobs),
+    }
+
+
+def _same_path(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and Path(a).resolve() == Path(b).resolve()
+
+
+def merge_step_outputs(
+    status_doc: dict[str, Any],
+    loss_docs: list[dict[str, Any]],
+    eval_docs: list[dict[str, Any]],
+    binary_docs: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Fill a parse_status document with the outputs of extract_loss, parse_eval_log and
+    summary_binary, giving the same collected document the orchestrator builds in one process."""
+    by_run = {doc.get("run"): doc for doc in loss_docs if doc.get("run")}
+    for run in status_doc["runs"]:
+        loss = by_run.get(run["name"])
+        if loss is not None and run.get("training") is not None:
+            merged = dict(loss)
+            for key in ("duration_seconds", "duration_source"):
+                if merged.get(key) is None and run["training"].get(key) is not None:
+                    merged[key] = run["training"][key]
+            run["training"] = merged
+        for cell in run["cells"]:
+            if cell["status"] != "COMPLETED" or not cell.get("log"):
+                continue
+            eval_doc = next((d for d in eval_docs if _same_path(d.get("path"), cell["log"])), None)
+            binary_doc = next(
+                (d for d in binary_docs if _same_path(d.get("path"), cell["log"])), None
+            )
+            if eval_doc is not None:
+                cell["result"] = cell_result(eval_doc, binary_doc)
+    return status_doc

@@ -1,0 +1,312 @@
+"""Read and validate `experiment_summary.yaml`, the experiment's design file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DESIGN_FILE = "experiment_summary.yaml"
+RUN_TYPES = ("fine-tuned", "control")
+
+
+class DesignError(Exception):
+    """The design file cannot be used at all (missing, unreadable, malformed, no runs)."""
+
+
+@dataclass(frozen=True)
+class RunDesign:
+    """One run of the design: a fine-tuned model or a control (base model)."""
+
+    name: str
+    type: str
+    model: str
+    parameters: dict[str, Any]
+
+    @property
+    def is_control(self) -> bool:
+        return self.type == "control"
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """Which tasks a run is evaluated on, at which epochs (None for control runs)."""
+
+    run: str
+    tasks: tuple[str, ...]
+    epochs: tuple[int, ...] | None
+
+
+@dataclass
+class ExperimentDesign:
+    """The parts of the design file the summarizer needs, validated."""
+
+    name: str
+    directory: Path
+    design_file: Path
+    recorded_directory: str | None
+    layout_hint: str | None
+    output_base: Path | None
+    epochs: int | None
+    runs: list[RunDesign]
+    tasks: list[str]
+    matrix: list[MatrixRow]
+    training_data: str | None
+    problems: list[str] = field(default_factory=list)
+    rejected_runs: dict[str, str] = field(default_factory=dict)
+
+    def run(self, name: str) -> RunDesign | None:
+        return next((r for r in self.runs if r.name == name), None)
+
+    def matrix_row(self, run: str) -> MatrixRow | None:
+        return next((m for m in self.matrix if m.run == run), None)
+
+
+def unsafe_name_reason(name: str) -> str | None:
+    """Why a run or task name cannot be used as a folder name inside the experiment, or None."""
+    if not name or not name.strip():
+        return "it is empty"
+    if name.startswith(("/", "\\", "~")) or (len(name) > 1 and name[1] == ":"):
+        return "it is an absolute path"
+    if "/" in name or "\\" in name:
+        return "it contains a path separator"
+    if name in (".", ".."):
+        return "it names the experiment folder or its parent"
+    if "\x00" in name:
+        return "it contains a NUL byte"
+    return None
+
+
+def load_design(experiment_dir: Path) -> ExperimentDesign:
+    """Read `experiment_summary.yaml` in `experiment_dir` and validate it."""
+    source = experiment_dir / DESIGN_FILE
+    if not source.is_file():
+        raise DesignError(
+            f"{source}: not found. Run from an experiment folder (one holding {DESIGN_FILE}) "
+            "or pass its path."
+        )
+    try:
+        text = source.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise DesignError(f"{source}: cannot be read ({exc.strerror or exc}).") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DesignError(
+            f"{source}: not valid YAML{where}: {problem}. Fix the file and run again."
+        ) from exc
+    return parse_design(data, experiment_dir, source)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _output_base(data: dict[str, Any], experiment_dir: Path, recorded: str | None) -> Path | None:
+    output = _mapping(data.get("output"))
+    raw = (
+        output.get("base_directory") or output.get("output_dir_base") or data.get("output_dir_base")
+    )
+    if not raw or not isinstance(raw, str):
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        return (experiment_dir / path).resolve()
+    if not path.exists() and recorded:
+        moved = _rebase(path, Path(recorded), experiment_dir)
+        if moved is not None and moved.exists():
+            return moved
+    return path
+
+
+def _rebase(path: Path, old_root: Path, new_root: Path) -> Path | None:
+    """`path` moved along with its experiment from `old_root` to `new_root`, if it was inside it."""
+    try:
+        return new_root / path.relative_to(old_root)
+    except ValueError:
+        return None
+
+
+def _parse_runs(raw: Any, source: Path, problems: list[str]) -> tuple[list[RunDesign], dict]:
+    if not isinstance(raw, list) or not raw:
+        raise DesignError(
+            f"{source}: has no `runs:` list. The design must list its runs "
+            "(name, type, model, parameters)."
+        )
+    runs: list[RunDesign] = []
+    rejected: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str | int | float):
+            problems.append(f"{source}: runs[{index}] has no name; skipped.")
+            continue
+        name = str(item["name"])
+        reason = unsafe_name_reason(name)
+        if reason:
+            rejected[name] = (
+                f"run name {name!r} refused: {reason}, so it would point outside the experiment "
+                "folder"
+            )
+            problems.append(f"{source}: {rejected[name]}.")
+            continue
+        if any(r.name == name for r in runs):
+            problems.append(f"{source}: run {name!r} is listed twice; the first entry is used.")
+            continue
+        run_type = str(item.get("type") or "").strip().lower()
+        if run_type not in RUN_TYPES:
+            guessed = "control" if not item.get("parameters") else "fine-tuned"
+            problems.append(
+                f"{source}: run {name!r} has type {item.get('type')!r}, expected one of "
+                f"{', '.join(RUN_TYPES)}; treated as {guessed}."
+            )
+            run_type = guessed
+        parameters = item.get("parameters") if isinstance(item.get("parameters"), dict) else {}
+        runs.append(RunDesign(name, run_type, str(item.get("model") or ""), dict(parameters)))
+    if not runs and not rejected:
+        raise DesignError(f"{source}: `runs:` lists no usable run.")
+    return runs, rejected
+
+
+def _parse_epochs(value: Any, where: str, problems: list[str]) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, list | int):
+        problems.append(
+            f"{where}: epochs is {value!r} ({type(value).__name__}); expected a list of "
+            "0-indexed epoch numbers or null. No epochs expected for this row."
+        )
+        return ()
+    items = value if isinstance(value, list) else [value]
+    epochs: list[int] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+            problems.append(f"{where}: epoch {item!r} is not a non-negative integer; ignored.")
+            continue
+        if item not in epochs:
+            epochs.append(item)
+    return tuple(epochs)
+
+
+def _parse_matrix(
+    evaluation: dict[str, Any],
+    runs: list[RunDesign],
+    tasks: list[str],
+    source: Path,
+    problems: list[str],
+) -> list[MatrixRow]:
+    raw = evaluation.get("matrix")
+    if not isinstance(raw, list):
+        problems.append(
+            f"{source}: has no `evaluation.matrix:` list, so no evaluations are expected; "
+            "evaluation logs found on disk are still reported."
+        )
+        return []
+    known_runs = {r.name for r in runs}
+    rows: list[MatrixRow] = []
+    for index, item in enumerate(raw):
+        where = f"{source}: evaluation.matrix[{index}]"
+        if not isinstance(item, dict) or "run" not in item:
+            problems.append(f"{where} has no `run:`; skipped.")
+            continue
+        run = str(item["run"])
+        if run not in known_runs:
+            problems.append(f"{where} names run {run!r}, which is not in `runs:`; skipped.")
+            continue
+        raw_tasks = item.get("tasks")
+        if isinstance(raw_tasks, str):
+            raw_tasks = [raw_tasks]
+        if not isinstance(raw_tasks, list):
+            problems.append(f"{where} has no `tasks:` list; skipped.")
+            continue
+        row_tasks: list[str] = []
+        for task in raw_tasks:
+            task = str(task)
+            if unsafe_name_reason(task):
+                problems.append(
+                    f"{where}: task name {task!r} refused ({unsafe_name_reason(task)})."
+                )
+                continue
+            if tasks and task not in tasks:
+                problems.append(
+                    f"{where}: task {task!r} is not in `evaluation.tasks:` "
+                    f"({', '.join(tasks)}); kept as written."
+                )
+            row_tasks.append(task)
+        epochs = _parse_epochs(item.get("epochs"), where, problems)
+        control = next(r for r in runs if r.name == run).is_control
+        if control and epochs:
+            problems.append(f"{where}: control run {run!r} lists epochs {list(epochs)}; ignored.")
+            epochs = None
+        if not control and epochs is None:
+            problems.append(
+                f"{where}: fine-tuned run {run!r} has `epochs: null`; no epochs expected."
+            )
+            epochs = ()
+        if any(m.run == run for m in rows):
+            problems.append(f"{where}: run {run!r} has a second matrix row; it is merged.")
+            first = next(m for m in rows if m.run == run)
+            merged_epochs = (
+                None
+                if first.epochs is None
+                else tuple(dict.fromkeys((*first.epochs, *(epochs or ()))))
+            )
+            rows[rows.index(first)] = MatrixRow(
+                run, tuple(dict.fromkeys((*first.tasks, *row_tasks))), merged_epochs
+            )
+            continue
+        rows.append(MatrixRow(run, tuple(row_tasks), epochs))
+    return rows
+
+
+def _training_data(data: dict[str, Any]) -> str | None:
+    training = _mapping(_mapping(data.get("data")).get("training"))
+    path = training.get("path")
+    return str(path) if path else None
+
+
+def parse_design(data: Any, experiment_dir: Path, source: Path) -> ExperimentDesign:
+    """Validate the loaded YAML document; fatal problems raise DesignError, others are listed."""
+    if not isinstance(data, dict):
+        raise DesignError(
+            f"{source}: expected a YAML mapping with `experiment:`, `runs:` and `evaluation:`, "
+            f"found {type(data).__name__}."
+        )
+    problems: list[str] = []
+    experiment = _mapping(data.get("experiment"))
+    recorded = experiment.get("directory") or experiment.get("dir")
+    recorded = str(recorded) if recorded else None
+    layout_hint = "B" if "dir" in experiment and "directory" not in experiment else None
+    name = str(experiment.get("name") or experiment_dir.resolve().name)
+    runs, rejected = _parse_runs(data.get("runs"), source, problems)
+    evaluation = _mapping(data.get("evaluation"))
+    tasks: list[str] = []
+    for item in evaluation.get("tasks") or []:
+        task = item.get("name") if isinstance(item, dict) else item
+        if isinstance(task, str) and task and task not in tasks:
+            tasks.append(task)
+    matrix = _parse_matrix(evaluation, runs, tasks, source, problems)
+    raw_epochs = _mapping(data.get("controls")).get("epochs")
+    epochs = (
+        raw_epochs if isinstance(raw_epochs, int) and not isinstance(raw_epochs, bool) else None
+    )
+    if raw_epochs is not None and epochs is None:
+        problems.append(f"{source}: controls.epochs is {raw_epochs!r}, expected an integer.")
+    return ExperimentDesign(
+        name=name,
+        directory=experiment_dir,
+        design_file=source,
+        recorded_directory=recorded,
+        layout_hint=layout_hint,
+        output_base=_output_base(data, experiment_dir, recorded),
+        epochs=epochs,
+        runs=runs,
+        tasks=tasks,
+        matrix=matrix,
+        training_data=_training_data(data),
+        problems=problems,
+        rejected_runs=rejected,
+    )

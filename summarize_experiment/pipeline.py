@@ -1,0 +1,185 @@
+"""The whole summarizer in one process: collect, build the report, write summary.md and the log."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_atomically
+from .collect import collect
+from .design import DesignError
+from .process_log import ProcessLog, timestamp
+from .render import render_markdown
+from .report import build_report
+
+SUMMARY_MD = "summary.md"
+SUMMARY_JSON = "summary.json"
+
+
+def log_collected(log: ProcessLog, collected: dict[str, Any]) -> list[str]:
+    """Write the PARSE_STATUS, EXTRACT_LOSS and EXTRACT_ACCURACY entries; return the warnings."""
+    warnings: list[str] = []
+    experiment = collected["experiment"]
+    slurm = collected["slurm"]
+    log.add(
+        "DISCOVER_EXPERIMENT",
+        experiment["name"],
+        f"design {experiment['design_file']}; layout {experiment['layout']}; output base "
+        f"{experiment['output_base']}",
+        f"{len(collected['runs'])} runs, tasks: {', '.join(experiment['tasks']) or 'none'}",
+    )
+    for problem in collected["design_problems"]:
+        log.add(
+            "DISCOVER_EXPERIMENT", "design problem", experiment["design_file"], problem, "WARNING"
+        )
+        warnings.append(problem)
+    log.add(
+        "PARSE_STATUS",
+        "SLURM accounting",
+        f"{slurm['jobs_asked']} job ids from slurm-*.out file names",
+        f"source {slurm['source']}, {slurm['jobs_found']} jobs known"
+        if slurm["available"]
+        else f"not available: {slurm['error']}",
+        "INFO" if slurm["available"] or not slurm["jobs_asked"] else "WARNING",
+    )
+    for run in collected["runs"]:
+        finetune = run["finetune"]
+        log.add(
+            "PARSE_STATUS",
+            run["name"],
+            f"type {run['type']}; checkpoints {finetune['checkpoints']}; stdout "
+            f"{finetune['stdout_files'] or 'none'}",
+            f"fine-tuning {finetune['status']}; evaluation {run['evaluation_status']}"
+            + (f"; {'; '.join(finetune['notes'])}" if finetune["notes"] else ""),
+        )
+        training = run.get("training")
+        if training is not None:
+            if training.get("warning"):
+                log.add(
+                    "EXTRACT_LOSS",
+                    run["name"],
+                    training.get("stdout") or "no stdout file",
+                    f"N/A: {training['warning']}",
+                    "WARNING",
+                )
+                warnings.append(f"{run['name']}: {training['warning']}")
+            else:
+                final = training.get("final") or {}
+                level = "WARNING" if training.get("diverged") else "INFO"
+                log.add(
+                    "EXTRACT_LOSS",
+                    run["name"],
+                    training["stdout"],
+                    f"final loss {final.get('loss_text', final.get('loss'))} at epoch "
+                    f"{final.get('epoch')} step {final.get('step')}"
+                    + (" (diverged: loss is not finite)" if training.get("diverged") else ""),
+                    level,
+                )
+        for cell in run["cells"]:
+            where = f"{run['name']} {cell['task']} epoch {cell['epoch']}"
+            if cell["status"] == "COMPLETED":
+                result = cell["result"] or {}
+                log.add(
+                    "EXTRACT_ACCURACY",
+                    where,
+                    f"{cell['log']} (epoch from {cell['epoch_source'] or 'n/a'})",
+                    f"accuracy {result.get('accuracy')}, balanced accuracy "
+                    f"{result.get('balanced_accuracy')}, f1 {result.get('f1')}, samples "
+                    f"{result.get('samples')}",
+                )
+            elif cell["log"] or cell["notes"]:
+                message = "; ".join(cell["notes"]) or cell["status"]
+                log.add(
+                    "EXTRACT_ACCURACY",
+                    where,
+                    cell["log"] or cell.get("check") or "no log",
+                    f"{cell['status']}: {message}",
+                    "ERROR" if cell["log"] else "WARNING",
+                )
+                warnings.append(f"{where}: {cell['status']}: {message}")
+    for note in collected["notes"]:
+        log.add("EXTRACT_ACCURACY", "epoch mapping", "evaluation logs", note, "WARNING")
+        warnings.append(note)
+    return warnings
+
+
+def summarize(
+    experiment_dir: Path,
+    *,
+    jobs: int = 1,
+    use_sacct: bool = True,
+    sacct_timeout_s: float | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Run the pipeline; returns (exit code, the JSON result printed by scripts/summarize.py)."""
+    started = timestamp()
+    log = ProcessLog()
+    experiment_dir = experiment_dir.resolve()
+    try:
+        collected = collect(
+            experiment_dir,
+            jobs=jobs,
+            use_sacct=use_sacct,
+            sacct_timeout_s=sacct_timeout_s,
+            on_progress=on_progress,
+        )
+    except DesignError as exc:
+        log.add(
+            "DISCOVER_EXPERIMENT", str(experiment_dir), "experiment_summary.yaml", str(exc), "ERROR"
+        )
+        log.add("COMPLETE", str(experiment_dir), "no summary written", "failed", "ERROR")
+        log_path = _append_log_safely(log, experiment_dir, started)
+        return 2, {
+            "status": "error",
+            "message": str(exc),
+            "summary": None,
+            "log": str(log_path) if log_path else None,
+        }
+    warnings = log_collected(log, collected)
+    report = build_report(collected, started)
+    markdown = render_markdown(report)
+    summary_md = write_atomically(experiment_dir / SUMMARY_MD, markdown)
+    summary_json = write_atomically(
+        experiment_dir / SUMMARY_JSON, json.dumps(report, indent=2, default=str) + "\n"
+    )
+    log.add(
+        "GENERATE_SUMMARY",
+        str(summary_md),
+        f"{len(report['evaluations'])} evaluation rows, {len(report['incomplete'])} incomplete",
+        f"wrote {summary_md} and {summary_json}",
+    )
+    counts = {
+        "runs": report["total_runs"],
+        "complete_runs": report["complete_runs"],
+        "evaluations": sum(1 for r in report["evaluations"] if r["status"] == "COMPLETED"),
+        "errors": sum(1 for r in report["evaluations"] if r["status"] != "COMPLETED"),
+        "incomplete": len(report["incomplete"]),
+    }
+    log.add(
+        "COMPLETE",
+        collected["experiment"]["name"],
+        f"{counts}",
+        f"{report['complete_runs']}/{report['total_runs']} runs complete, {len(warnings)} warnings",
+    )
+    log_path = log.append_to(experiment_dir, started)
+    return 0, {
+        "status": "success" if not warnings else "partial",
+        "experiment": collected["experiment"]["name"],
+        "summary": str(summary_md),
+        "summary_json": str(summary_json),
+        "log": str(log_path),
+        "counts": counts,
+        "best": report["best"],
+        "warnings": warnings,
+    }
+
+
+def _append_log_safely(log: ProcessLog, experiment_dir: Path, started: str) -> Path | None:
+    try:
+        return log.append_to(experiment_dir, started)
+    except OSError as exc:
+        print(f"summarize-experiment: cannot write the log: {exc}", file=sys.stderr)
+        return None

@@ -1,0 +1,316 @@
+"""Render the report (see report.py) as summary.md, in the specification's structure."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import Any
+
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+FAR_BELOW = 0.8  # show the minimum loss when it is below 80% of the final loss
+
+
+def format_number(value: Any, digits: int = 4) -> str:
+    """A number with at least 3 significant digits; scientific notation where it needs it."""
+    if value is None:
+        return "N/A"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value == 0:
+        return "0"
+    if abs(value) < 1e-3 or abs(value) >= 1e6:
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}"
+
+
+def cell_text(value: Any) -> str:
+    """Make any text safe inside a markdown table cell (pipes, newlines, backticks, HTML)."""
+    text = str(value)
+    text = " ".join(text.split())
+    text = html.escape(text, quote=False)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("-" * (len(h) + 2) for h in headers) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(cell_text(v) for v in row) + " |")
+    return lines
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if len(finite) < 2:
+        return ""
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    chars = []
+    for v in values:
+        if v is None or not math.isfinite(v):
+            chars.append("×")
+        else:
+            chars.append(SPARK_BLOCKS[min(7, int((v - low) / span * 7 + 0.5))])
+    return "".join(chars)
+
+
+def _title(value: str) -> str:
+    return {"fine-tuned": "Fine-tuned", "control": "Control"}.get(value, value)
+
+
+def _epoch(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _metric(value: Any) -> str:
+    return "-" if value is None else format_number(value)
+
+
+def _with_ci(value: Any, ci: Any) -> str:
+    if value is None:
+        return "-"
+    if not ci:
+        return format_number(value)
+    return f"{format_number(value, 3)} [{format_number(ci[0], 3)}, {format_number(ci[1], 3)}]"
+
+
+def _loss(row: dict[str, Any]) -> str:
+    if row.get("final_loss_text") and row.get("final_loss") is None:
+        text = row["final_loss_text"]
+    else:
+        text = format_number(row.get("final_loss"))
+    return f"{text} (diverged)" if row.get("diverged") else text
+
+
+def _training_section(report: dict[str, Any]) -> list[str]:
+    rows = report["training"]
+    lines = ["## Training Results", ""]
+    if not rows:
+        return [*lines, "No fine-tuned runs in this experiment.", ""]
+    body = []
+    for row in rows:
+        minimum = row.get("min_loss") or {}
+        final = row.get("final_loss")
+        low = minimum.get("loss")
+        note = ""
+        if (
+            low is not None
+            and final is not None
+            and math.isfinite(final)
+            and low < FAR_BELOW * final
+        ) or (low is not None and row.get("diverged")):
+            note = f"min {format_number(low)} @ step {minimum.get('step')}"
+        duration = row["duration"]
+        if row.get("duration_source") == "tqdm":
+            duration = f"≈{duration}"
+        body.append(
+            [
+                row["run"],
+                _loss(row),
+                _metric(row.get("total_steps")),
+                _metric(row.get("epochs")),
+                duration,
+                sparkline(row.get("curve") or []) or "-",
+                note or "-",
+            ]
+        )
+    lines += table(
+        ["Run", "Final Loss", "Total Steps", "Epochs", "Duration", "Loss Curve", "Min Loss"], body
+    )
+    lines += [
+        "",
+        "**Notes:**",
+        "- Base model runs have no training loss (control)",
+        "- Duration from SLURM elapsed time (≈: from the progress bar's timings when SLURM "
+        "accounting was not available)",
+    ]
+    for row in rows:
+        if row.get("warning"):
+            lines.append(f"- {row['run']}: {row['warning']}")
+    return [*lines, ""]
+
+
+def _eval_section(report: dict[str, Any]) -> list[str]:
+    lines = ["## Evaluation Results", ""]
+    rows = [
+        r for r in report["evaluations"] if r["kind"] != "numeric" or r["status"] != "COMPLETED"
+    ]
+    if not report["evaluations"]:
+        return [*lines, "No evaluation results yet.", ""]
+    body = []
+    for row in rows:
+        if row["status"] == "COMPLETED":
+            accuracy = _with_ci(row["accuracy"], row.get("accuracy_ci"))
+            balanced = _with_ci(row["balanced_accuracy"], row.get("balanced_accuracy_ci"))
+            f1 = _metric(row["f1"])
+            sat = "✓" if row["saturated"] else ""
+            samples = _metric(row["samples"])
+        else:
+            accuracy, balanced, f1, sat, samples = "ERROR", "-", "-", "", "-"
+        body.append(
+            [
+                row["run"],
+                row["task"] or "?",
+                _epoch(row["epoch"]),
+                accuracy,
+                balanced,
+                f1,
+                sat,
+                samples,
+            ]
+        )
+    if body:
+        lines += table(
+            ["Run", "Task", "Epoch", "Accuracy", "Bal. Acc", "F1", "Sat.", "Samples"], body
+        )
+        lines.append("")
+    lines += _regression_section(report)
+    lines += _best_lines(report)
+    return lines
+
+
+def _regression_section(report: dict[str, Any]) -> list[str]:
+    rows = [
+        r for r in report["evaluations"] if r["kind"] == "numeric" and r["status"] == "COMPLETED"
+    ]
+    if not rows:
+        return []
+    body = []
+    flags = []
+    for row in rows:
+        reg = row["regression"] or {}
+        body.append(
+            [
+                row["run"],
+                row["task"],
+                _epoch(row["epoch"]),
+                _metric(row["accuracy"]),
+                _metric(reg.get("mae")),
+                _metric(reg.get("rmse")),
+                _metric(reg.get("r2")),
+                _metric(reg.get("parse_rate")),
+                _metric(row["samples"]),
+            ]
+        )
+        where = f"{row['run']} {row['task']} epoch {_epoch(row['epoch'])}"
+        if reg.get("parse_rate") is not None and reg["parse_rate"] < 1.0:
+            flags.append(
+                f"- {where}: only {format_number(reg['parse_rate'] * 100, 3)}% of answers "
+                "parse as a number"
+            )
+        if reg.get("constant_predictions"):
+            flags.append(f"- {where}: every prediction is the same value")
+    lines = ["### Regression tasks", ""]
+    lines += table(
+        ["Run", "Task", "Epoch", "Accuracy", "MAE", "RMSE", "R²", "Parse Rate", "Samples"], body
+    )
+    lines.append("")
+    if flags:
+        lines += ["**Flags:**", *flags, ""]
+    return lines
+
+
+def _percent(value: float) -> str:
+    return f"{format_number(value * 100, 3)}%"
+
+
+def _best_lines(report: dict[str, Any]) -> list[str]:
+    lines = []
+    for best in report["best"]:
+        epoch = f" (epoch {best['epoch']})" if best["epoch"] is not None else ""
+        value = best["value"]
+        shown = format_number(value) if best["metric"] == "RMSE" else _percent(value)
+        task = f" on {best['task']}" if len(report["best"]) > 1 else ""
+        line = f"**Best performing{task}:** {best['run']}{epoch} with {shown} {best['metric']}"
+        runner = best.get("runner_up")
+        if runner and best.get("clearly_better") is False:
+            r_epoch = f" epoch {runner['epoch']}" if runner["epoch"] is not None else ""
+            line += f" — not clearly better than {runner['run']}{r_epoch} (95% intervals overlap)"
+        lines += [line, ""]
+    if not lines and report["evaluations"]:
+        lines = ["**Best performing:** none (no evaluation produced a usable result)", ""]
+    return lines
+
+
+def _incomplete_section(report: dict[str, Any]) -> list[str]:
+    lines = ["## Incomplete Runs", ""]
+    rows = report["incomplete"]
+    if not rows:
+        return [*lines, "None: every run and evaluation in the design completed.", ""]
+    lines += table(
+        ["Run", "Stage", "Status", "Notes"],
+        [[r["run"], r["stage"], r["status"], "; ".join(r["notes"]) or "-"] for r in rows],
+    )
+    if report["complete_runs"] == 0:
+        lines += [
+            "",
+            "**No run completed.** Troubleshooting:",
+            "1. Read the last lines of each failed job's stdout (the files named above).",
+            "2. `sacct -j <jobid> --format=JobID,JobName%50,State,Elapsed,ExitCode` shows "
+            "how SLURM ended each job.",
+            "3. Out of memory: lower the batch size; time limit: raise `--time` in the "
+            ".slurm script; then resubmit and run summarize-experiment again.",
+        ]
+    return [*lines, ""]
+
+
+def _notes_section(report: dict[str, Any]) -> list[str]:
+    notes = list(report["notes"])
+    slurm = report.get("slurm") or {}
+    if slurm and not slurm.get("available") and slurm.get("error"):
+        notes.append(
+            f"SLURM accounting not used: {slurm['error']}. Job states come from the "
+            "files on disk; durations from the progress bar where shown."
+        )
+    if not notes:
+        return []
+    return ["## Notes", "", *[f"- {cell_text(n)}" for n in notes], ""]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """summary.md's full text."""
+    experiment = report["experiment"]
+    lines = [
+        "# Experiment Summary",
+        "",
+        f"**Experiment:** `{experiment['name'].replace('`', '')}` | **Generated:** "
+        f"{report['generated_at']} | **Status:** {report['complete_runs']}/{report['total_runs']} "
+        "complete",
+        "",
+        "## Run Status",
+        "",
+    ]
+    status_rows = []
+    for row in report["run_status"]:
+        finetune = row["finetune"] + (" (diverged)" if row["diverged"] else "")
+        status_rows.append([row["run"], _title(row["type"]), finetune, row["evaluation"]])
+    lines += table(["Run", "Type", "Fine-tuning", "Evaluation"], status_rows)
+    lines.append("")
+    lines += _training_section(report)
+    lines += _eval_section(report)
+    lines += _incomplete_section(report)
+    lines += _notes_section(report)
+    run_dir = "{run_dir}"
+    lines += [
+        "## Next Steps",
+        "",
+        "1. View detailed evaluation results: `inspect view --port=$(get_free_port)`",
+        f"2. Export raw data: `inspect log export {run_dir}/eval/logs/*.eval --format csv`",
+        "3. Full analysis: `analyze-experiment` (when available)",
+        "",
+        "---",
+        "*Generated by summarize-experiment skill*",
+        "",
+    ]
+    return "\n".join(lines)
