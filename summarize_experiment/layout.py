@@ -119,3 +119,26 @@ def cell_folder(folder: Path, tasks: list[str]) -> CellFolder | None:
         return None
     epoch = match.group("epoch")
     return CellFolder(task, int(epoch) if epoch is not None else None)
+
+
+SBATCH_JOB_NAME = re.compile(r"^#SBATCH\s+(?:--job-name[=\s]|-J\s*)\s*(\S+)", re.MULTILINE)
+SCRIPT_READ_LIMIT = 64 << 10  # sbatch scripts are small; the directives sit at the top
+
+
+def slurm_scripts(design: ExperimentDesign, run: str, layout: str) -> list[Path]:
+    """The run's `.slurm` batch scripts: fine-tuning and every evaluation cell."""
+    scripts = _files(run_dir(design, run), "*.slurm")
+    for folder in eval_folders(design, run, layout):
+        scripts += _files(folder, "*.slurm")
+    return scripts
+
+
+def sbatch_job_name(script: Path) -> str | None:
+    """The `#SBATCH --job-name` of a batch script, if it sets one."""
+    try:
+        with script.open("r", encoding="utf-8", errors="replace") as handle:
+            text = handle.read(SCRIPT_READ_LIMIT)
+    except OSError:
+        return None
+    match = SBATCH_JOB_NAME.search(text)
+    return match.group(1).strip("'\"") if match else None

@@ -73,7 +73,7 @@ def log_collected(log: ProcessLog, collected: dict[str, Any]) -> list[str]:
                     "EXTRACT_LOSS",
                     run["name"],
                     training["stdout"],
-                    f"final loss {final.get('loss_text', final.get('loss'))} at epoch "
+                    f"final loss {final.get('loss_repr')} at epoch "
                     f"{final.get('epoch')} step {final.get('step')}"
                     + (" (diverged: loss is not finite)" if training.get("diverged") else ""),
                     level,

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 24  # characters: enough to show the curve's shape, narrow enough for a table
+SLURM_ERROR_CHARS = 200
 FAR_BELOW = 0.8  # show the minimum loss when it is below 80% of the final loss
 
 
@@ -50,7 +52,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines
 
 
-def sparkline(values: Sequence[float | None]) -> str:
+def _resample(values: Sequence[float | None], width: int) -> list[float | None]:
+    if len(values) <= width:
+        return list(values)
+    return [values[min(len(values) - 1, round(i * (len(values) - 1) / (width - 1)))]
+            for i in range(width)]
+
+
+def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
+    """A text picture of a loss curve (× marks a non-finite value)."""
+    values = _resample(values, width)
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if len(finite) < 2:
         return ""
@@ -86,8 +97,8 @@ def _with_ci(value: Any, ci: Any) -> str:
 
 
 def _loss(row: dict[str, Any]) -> str:
-    if row.get("final_loss_text") and row.get("final_loss") is None:
-        text = row["final_loss_text"]
+    if row.get("final_loss_repr") and row.get("final_loss") is None:
+        text = row["final_loss_repr"]
     else:
         text = format_number(row.get("final_loss"))
     return f"{text} (diverged)" if row.get("diverged") else text
@@ -203,7 +214,8 @@ def _regression_section(report: dict[str, Any]) -> list[str]:
                 _metric(row["samples"]),
             ]
         )
-        where = f"{row['run']} {row['task']} epoch {_epoch(row['epoch'])}"
+        epoch = "" if row["epoch"] is None else f" epoch {row['epoch']}"
+        where = f"{row['run']} {row['task']}{epoch}"
         if reg.get("parse_rate") is not None and reg["parse_rate"] < 1.0:
             flags.append(
                 f"- {where}: only {format_number(reg['parse_rate'] * 100, 3)}% of answers "

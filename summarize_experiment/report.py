@@ -23,7 +23,7 @@ def _training_row(run: dict[str, Any]) -> dict[str, Any]:
         "run": run["name"],
         "status": run["finetune"]["status"],
         "final_loss": final.get("loss"),
-        "final_loss_text": final.get("loss_text"),
+        "final_loss_repr": final.get("loss_repr"),
         "diverged": bool(training.get("diverged")),
         "total_steps": final.get("step"),
         "epochs": epochs,

@@ -1,0 +1,492 @@
+"""Streaming scanner for torchtune training stdout (SLURM ``slurm-*.out``).
+
+torchtune reports progress through a tqdm bar whose description is
+``{epoch}|{global_step}|Loss: {value}`` (epoch 1-indexed, step running on across
+epochs, value a Python float ``repr`` such as ``0.2261``,
+``6.0498432503663935e-06``, ``nan`` or ``inf``).  tqdm redraws the bar with
+carriage returns, so one physical line may hold hundreds of updates, and a log
+may lose its separators altogether (updates then follow each other directly).
+
+The core, :func:`scan_training_chunks`, is pure: it consumes the stream as
+arbitrary byte chunks and its result does not depend on where the stream is
+split.  It works on a sliding window: every pattern it looks for has a bounded
+length, so a region of the buffer is only examined once enough bytes follow it
+to decide every match that starts inside it, and only a few KiB are carried
+from one region to the next.  Memory is therefore bounded whatever the size
+of the log or the absence of line breaks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "CURVE_POINTS",
+    "LOSS_PATTERN",
+    "LossPoint",
+    "TrainingLogScan",
+    "job_id_from_stdout_name",
+    "pick_latest_stdout",
+    "scan_training_chunks",
+    "scan_training_log",
+]
+
+CURVE_POINTS = 64
+"""Upper bound on the number of points kept in :attr:`TrainingLogScan.curve`."""
+
+FAILURE_LINE_CHARS = 300
+"""Failure lines are cut to this many characters (an ellipsis marks the cut)."""
+
+_VALUE = (
+    rb"(-?(?:nan|inf|[0-9]{1,40}+(?:\.[0-9]{0,40}+)?+(?:[eE][-+]?[0-9]{1,4}+)?+))"
+    rb"(?![0-9A-Za-z_.])"
+)
+# tqdm tail of the same bar, `:  16%|███▌   | 40/250 [00:19<01:44`, capturing the
+# elapsed time; it never spans another `|Loss: `.  Possessive repeats only skip
+# backtracking that could not succeed, they do not change what matches.
+_TAIL = (
+    rb"(?::[ ]{0,8}+[0-9]{1,3}+%\|(?!Loss: )[^|\r\n]{0,1200}+\|(?!Loss: )[^|\[\r\n]{0,80}+"
+    rb"\[((?:[0-9]{1,6}:)?[0-9]{1,2}:[0-9]{2})<)?"
+)
+_TAIL_MAX_LEN = 1 + 8 + 3 + 2 + 1200 + 1 + 80 + 1 + 7 + 5 + 1
+
+LOSS_PATTERN = re.compile(
+    rb"(?<![0-9])([0-9]{1,9})\|([0-9]{1,12})\|Loss: (?=" + _VALUE + _TAIL + rb")"
+)
+"""Loss update of torchtune's tqdm description.
+
+Groups: epoch, step, value, and the tqdm elapsed time of the same bar
+(``b"01:55"`` or ``b"1:02:03"``; None when the bar is not there).  Stricter than
+the seed's ``(\\d+)\\|(\\d+)\\|Loss: ([0-9.]+)`` on purpose: the value is taken
+whole (``6.0498e-06`` is not ``6.0498``), ``nan``/``inf``/``-inf`` are
+recognised, and a number cut inside its exponent (``6.04e-``) is no match.
+The value and the bar are read in a look-ahead, so each ``|Loss: `` is judged
+on its own even when a bar-less value runs into the next update
+(``1|5|Loss: 1|6|Loss: 0.5`` holds two updates).  Every part has a bounded
+length, which is what lets the scanner stream exactly.
+"""
+
+_LITERAL = b"|Loss: "
+# The same matches, found from their literal (far faster than trying every digit):
+# the values forwards, steps and epochs on the reversed bytes, and the elapsed
+# time only where it is needed.
+_FORWARD = re.compile(re.escape(_LITERAL) + _VALUE)
+_BACKWARD = re.compile(re.escape(_LITERAL[::-1]) + rb"([0-9]{1,12}+\|[0-9]{1,9}+)(?![0-9])")
+_FORWARD_TIMED = re.compile(re.escape(_LITERAL) + _VALUE + _TAIL)
+_LOSS_MAX_LEN = 9 + 1 + 12 + len(_LITERAL) + 1 + 40 + 1 + 40 + 6 + _TAIL_MAX_LEN
+
+_FAILURE_NEEDLES = (
+    # (needle found with bytes.find, tier, what the line must also contain)
+    (b"emory", 3, re.compile(rb"OutOfMemoryError|CUDA out of memory|CUDA error: out of memory")),
+    (b"kill event", 3, re.compile(rb"oom[-_]kill event")),
+    (b"CANCELLED AT", 2, None),
+    (b"DUE TO ", 2, re.compile(rb"\*\*\*.*DUE TO ")),
+)
+_TRACEBACK = b"Traceback (most recent call last):"
+_EXCEPTION_LINE = re.compile(
+    rb"(?<=[\r\n])(?:\[rank[0-9]{1,6}\]:[ ]?)?[A-Za-z_][A-Za-z0-9_.]{0,200}(?=[:\r\n]|\Z)"
+)
+_EXCEPTION_MAX_LEN = 240
+_TIER_EXCEPTION = 1
+
+_LINE_BACK = 200  # a failure line starts at most this many bytes before its marker
+_LINE_FWD = 1400  # and is read at most this far (>= FAILURE_LINE_CHARS UTF-8 characters)
+_MARGIN = _LOSS_MAX_LEN + _LINE_FWD + 512  # bytes that must follow a region before it is read
+_CARRY_BACK = _LINE_BACK + 16  # bytes kept before the next region (look-behind context)
+_SEPARATOR_SLACK = 4096  # how far back a region end may move to land on a line break
+_MIN_STEP = 64 * 1024  # bytes gathered before a region is read (keeps tiny chunks cheap)
+_SEPARATORS = b"\r\n"
+_DIGITS = b"0123456789"
+
+
+@dataclass(frozen=True)
+class LossPoint:
+    """One loss update: ``epoch`` as printed (1-indexed), global ``step``, ``loss``."""
+
+    epoch: int
+    step: int
+    loss: float
+
+    def to_dict(self) -> dict:
+        """JSON-safe form: ``loss`` is null unless finite; ``loss_repr`` is always set."""
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "loss": self.loss if math.isfinite(self.loss) else None,
+            "loss_repr": repr(self.loss),
+        }
+
+
+@dataclass
+class TrainingLogScan:
+    """What a training stdout says about the run (see the module docstring).
+
+    ``final`` is the last loss update of the file (the spec's rule), even when it
+    is ``nan``/``inf``; ``diverged`` is then True and no earlier finite value is
+    substituted.  ``min_finite`` is the smallest finite loss and where it was
+    seen.  ``curve`` holds the last value seen per step, ordered by step and
+    reduced to at most :data:`CURVE_POINTS` points by bucketing consecutive steps
+    (each bucket is represented by its highest step).  ``elapsed_seconds`` sums,
+    over epochs, the tqdm elapsed time of the last update of each epoch; note that
+    the repeat of an epoch's last update printed after the checkpoint includes the
+    checkpoint time.  ``failure_line`` is the most telling failure line: an
+    out-of-memory line (CUDA ``OutOfMemoryError``/``out of memory``, SLURM
+    ``oom_kill event``), else a SLURM cancellation (``*** JOB … CANCELLED AT …
+    DUE TO TIME LIMIT ***``, preemption, plain ``CANCELLED AT``), else the
+    exception line of the last Python traceback; the last one wins within a
+    kind.  It is cut to :data:`FAILURE_LINE_CHARS` characters.
+    """
+
+    final: LossPoint | None = None
+    diverged: bool = False
+    min_finite: LossPoint | None = None
+    curve: list[LossPoint] = field(default_factory=list)
+    updates: int = 0
+    elapsed_seconds: float | None = None
+    failure_line: str | None = None
+    bytes_read: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (``json.dumps(..., allow_nan=False)`` works).
+
+        Loss points are ``{"epoch", "step", "loss", "loss_repr"}`` where ``loss`` is a
+        number, or null when the value is not finite, and ``loss_repr`` is the
+        Python ``repr`` of the value (``"0.2261"``, ``"6.0498e-06"``, ``"nan"``,
+        ``"inf"``, ``"-inf"``).  Top-level keys: ``final``, ``diverged``,
+        ``min_finite``, ``curve``, ``updates``, ``elapsed_seconds``,
+        ``failure_line``, ``bytes_read``.
+        """
+        return {
+            "final": self.final.to_dict() if self.final else None,
+            "diverged": self.diverged,
+            "min_finite": self.min_finite.to_dict() if self.min_finite else None,
+            "curve": [point.to_dict() for point in self.curve],
+            "updates": self.updates,
+            "elapsed_seconds": self.elapsed_seconds,
+            "failure_line": self.failure_line,
+            "bytes_read": self.bytes_read,
+        }
+
+
+def _line_text(raw: bytes) -> str:
+    text = raw.decode("utf-8", errors="replace").strip()
+    if len(text) > FAILURE_LINE_CHARS:
+        text = text[: FAILURE_LINE_CHARS - 1].rstrip() + "…"
+    return text
+
+
+class _Scanner:
+    """Sliding-window state of :func:`scan_training_chunks`."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.base = 0  # absolute stream offset of buf[0]
+        self.pending: list[bytes] = []
+        self.pending_len = 0
+        self.next_loss = 0  # absolute offsets where each search resumes
+        self.next_text = 0
+        self.awaiting_exception = False
+        self.bytes_read = 0
+        self.updates = 0
+        self.final: tuple[int, int, float] | None = None
+        self.min_finite: tuple[int, int, float] | None = None
+        self.width = 1
+        self.buckets: dict[int, tuple[int, int, float]] = {}
+        self.epoch_elapsed: dict[int, int] = {}
+        self.failure: tuple[int, int, str] | None = None  # (tier, position, text)
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.bytes_read += len(chunk)
+        self.pending.append(chunk)
+        self.pending_len += len(chunk)
+        if len(self.buf) + self.pending_len >= _MARGIN + _CARRY_BACK + _MIN_STEP:
+            self._advance(final=False)
+
+    def finish(self) -> TrainingLogScan:
+        self._advance(final=True)
+        return self._result()
+
+    def _advance(self, final: bool) -> None:
+        buf = b"".join([self.buf, *self.pending])
+        self.pending = []
+        self.pending_len = 0
+        if final:
+            cut = len(buf)
+        else:
+            cut = len(buf) - _MARGIN
+            low = max(cut - _SEPARATOR_SLACK, 0)
+            sep = max(buf.rfind(b"\n", low, cut), buf.rfind(b"\r", low, cut))
+            if sep >= 0:
+                cut = sep + 1
+        self.buf = buf
+        self._scan_losses(cut, final)
+        self._scan_text(cut, final)
+        if not final:
+            keep = max(cut - _CARRY_BACK, 0)  # every search resumes at or after `cut`
+            self.buf = buf[keep:]
+            self.base += keep
+
+    def _scan_losses(self, cut: int, final: bool) -> None:
+        buf, base = self.buf, self.base
+        pos = self.next_loss - base
+        if pos >= cut:
+            return
+        self.next_loss = base + cut
+        starts_clean = base + pos == 0 or buf[pos - 1] in _SEPARATORS
+        if starts_clean and (final or buf[cut - 1] in _SEPARATORS):
+            # no match contains a line break: the region holds whole matches only
+            region = buf[pos:cut]
+            count = region.count(_LITERAL)
+            if not count:
+                return
+            values = _FORWARD.findall(region)
+            if len(values) == count:
+                backward = _BACKWARD.findall(region[::-1])
+                if len(backward) == count:
+                    self._record_region(region, values, backward)
+                    return
+        end = len(buf) if final else min(cut + _LOSS_MAX_LEN + 2, len(buf))
+        found = []
+        for match in LOSS_PATTERN.finditer(buf, pos, end):
+            if match.start() >= cut:
+                break
+            found.append(match.groups())
+            self.next_loss = max(self.next_loss, base + match.end())
+        if found:
+            epochs_text, steps, values, timings = zip(*found, strict=True)
+            epochs = list(map(int, epochs_text))
+            steps_array = np.array(list(map(int, steps)), dtype=np.int64)
+            self._record(epochs, steps_array, list(map(float, values)))
+            timed = dict(itertools.compress(zip(epochs, timings, strict=True), timings))
+            for epoch, timing in timed.items():
+                self.epoch_elapsed[epoch] = _seconds(timing)
+
+    def _record_region(self, region: bytes, values: list[bytes], backward: list[bytes]) -> None:
+        """Record a region whose every ``|Loss: `` starts a match.
+
+        ``values`` come in stream order; ``backward`` holds ``{epoch}|{step}``
+        reversed, last match first.
+        """
+        # reversing the joined text restores both the order and every number
+        pairs = b",".join(backward)[::-1]
+        numbers = np.fromstring(pairs.replace(b"|", b","), dtype=np.int64, sep=",")
+        epochs = numbers[0::2].tolist()
+        self._record(epochs, numbers[1::2], list(map(float, values)))
+        self._record_region_elapsed(region, epochs, pairs.split(b","))
+
+    def _record_region_elapsed(self, region: bytes, epochs: list[int], pairs: list[bytes]) -> None:
+        """Elapsed time of the last timed update of each epoch of an aligned region."""
+        missing = False
+        last = dict(zip(epochs, range(len(epochs)), strict=True))
+        limit = len(region)
+        for epoch, at in sorted(last.items(), key=_second, reverse=True):
+            # the last `{epoch}|{step}|Loss: ` before the updates already placed that
+            # starts a match is update `at`, since no later update has this epoch
+            needle = pairs[at] + _LITERAL
+            found = region.rfind(needle, 0, limit)
+            while found > 0 and region[found - 1] in _DIGITS:
+                found = region.rfind(needle, 0, found)
+            if found < 0:
+                missing = True
+                break
+            limit = found
+            timing = _FORWARD_TIMED.match(region, found + len(pairs[at])).group(2)
+            if timing:
+                self.epoch_elapsed[epoch] = _seconds(timing)
+            else:
+                missing = True
+        if missing:
+            self._walk_elapsed(region, epochs)
+
+    def _walk_elapsed(self, region: bytes, epochs: list[int]) -> None:
+        """Slower form of the above for regions where some last update has no timing."""
+        wanted = len(set(epochs))
+        done: set[int] = set()
+        end = len(region)
+        for at in range(len(epochs) - 1, -1, -1):
+            end = region.rfind(_LITERAL, 0, end)
+            epoch = epochs[at]
+            if epoch in done:
+                continue
+            timing = _FORWARD_TIMED.match(region, end).group(2)
+            if timing:
+                done.add(epoch)
+                self.epoch_elapsed[epoch] = _seconds(timing)
+                if len(done) == wanted:
+                    break
+
+    def _record(self, epochs: list[int], steps: np.ndarray, values: list[float]) -> None:
+        count = len(values)
+        self.updates += count
+        self.final = (epochs[-1], int(steps[-1]), values[-1])
+        low = min(filter(math.isfinite, values), default=None)
+        if low is not None and (self.min_finite is None or low < self.min_finite[2]):
+            at = values.index(low)
+            self.min_finite = (epochs[at], int(steps[at]), low)
+        # bucket the points; with steps in order only the last point of a bucket matters
+        chosen: list[int] = list(range(count))
+        if count > 2 and bool(np.all(steps[1:] >= steps[:-1])):
+            keys = steps // self.width
+            chosen = np.flatnonzero(keys[1:] != keys[:-1]).tolist()
+            chosen.append(count - 1)
+        width, buckets = self.width, self.buckets
+        for at, step in zip(chosen, steps[chosen].tolist(), strict=True):
+            key = step // width
+            held = buckets.get(key)
+            if held is None or step >= held[1]:
+                buckets[key] = (epochs[at], step, values[at])
+                if len(buckets) > CURVE_POINTS:
+                    width = self._coarsen()
+                    buckets = self.buckets
+
+    def _coarsen(self) -> int:
+        while len(self.buckets) > CURVE_POINTS:
+            self.width *= 2
+            merged: dict[int, tuple[int, int, float]] = {}
+            for point in self.buckets.values():
+                key = point[1] // self.width
+                held = merged.get(key)
+                if held is None or point[1] > held[1]:
+                    merged[key] = point
+            self.buckets = merged
+        return self.width
+
+    def _scan_text(self, cut: int, final: bool) -> None:
+        buf, base = self.buf, self.base
+        pos = self.next_text - base
+        if pos >= cut:
+            return
+        for needle, tier, confirm in _FAILURE_NEEDLES:
+            stop = cut + len(needle) - 1
+            at = buf.find(needle, pos, stop)
+            while at >= 0:
+                raw = self._line_around(at)
+                if confirm is None or confirm.search(raw):
+                    self._offer(tier, at, raw)
+                at = buf.find(needle, at + 1, stop)
+        while True:
+            header = buf.find(_TRACEBACK, pos, cut + len(_TRACEBACK) - 1)
+            limit = header if header >= 0 else cut
+            if self.awaiting_exception and pos < limit:
+                end = len(buf) if final else min(limit + _EXCEPTION_MAX_LEN, len(buf))
+                match = _EXCEPTION_LINE.search(buf, pos, end)
+                if match and match.start() < limit:
+                    self.awaiting_exception = False
+                    self._offer(_TIER_EXCEPTION, match.start(), self._line_from(match.start()))
+            if header < 0:
+                break
+            self.awaiting_exception = True
+            pos = header + len(_TRACEBACK)
+        self.next_text = base + cut
+
+    def _offer(self, tier: int, at: int, raw: bytes) -> None:
+        position = self.base + at
+        text = _line_text(raw)
+        if text and (self.failure is None or (tier, position) >= self.failure[:2]):
+            self.failure = (tier, position, text)
+
+    def _line_around(self, at: int) -> bytes:
+        low = max(at - _LINE_BACK, 0)
+        start = max(self.buf.rfind(b"\n", low, at), self.buf.rfind(b"\r", low, at))
+        return self._line_from(start + 1 if start >= 0 else low, at)
+
+    def _line_from(self, start: int, at: int | None = None) -> bytes:
+        buf = self.buf
+        at = start if at is None else at
+        stop = min(at + _LINE_FWD, len(buf))
+        ends = [i for i in (buf.find(b"\n", at, stop), buf.find(b"\r", at, stop)) if i >= 0]
+        return buf[start : min(ends) if ends else stop]
+
+    def _result(self) -> TrainingLogScan:
+        final = LossPoint(*self.final) if self.final else None
+        best = LossPoint(*self.min_finite) if self.min_finite else None
+        curve = [LossPoint(*point) for point in sorted(self.buckets.values(), key=_second)]
+        elapsed = float(sum(self.epoch_elapsed.values())) if self.epoch_elapsed else None
+        return TrainingLogScan(
+            final=final,
+            diverged=final is not None and not math.isfinite(final.loss),
+            min_finite=best,
+            curve=curve,
+            updates=self.updates,
+            elapsed_seconds=elapsed,
+            failure_line=self.failure[2] if self.failure else None,
+            bytes_read=self.bytes_read,
+        )
+
+
+def _seconds(timing: bytes) -> int:
+    total = 0
+    for part in timing.split(b":"):
+        total = total * 60 + int(part)
+    return total
+
+
+def _second(pair: tuple) -> int:
+    return pair[1]
+
+
+def scan_training_chunks(chunks: Iterable[bytes]) -> TrainingLogScan:
+    """Scan a training stdout given as byte chunks split anywhere.
+
+    The result is the same for every way of splitting the same bytes; bytes
+    that are not UTF-8 are tolerated.
+    """
+    scanner = _Scanner()
+    for chunk in chunks:
+        scanner.feed(bytes(chunk))
+    return scanner.finish()
+
+
+def _read_chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
+
+
+def scan_training_log(path: Path, chunk_size: int = 1 << 20) -> TrainingLogScan:
+    """Scan the training stdout at ``path``, streaming it ``chunk_size`` bytes at a time."""
+    return scan_training_chunks(_read_chunks(Path(path), chunk_size))
+
+
+_STDOUT_NAME = re.compile(r"slurm-([0-9]+(?:_[0-9]+)?)\.out")
+
+
+def job_id_from_stdout_name(name: str) -> str | None:
+    """Job id of a SLURM stdout file name (``slurm-2773062.out`` -> ``"2773062"``,
+    array task ``slurm-123_4.out`` -> ``"123_4"``); None for any other name."""
+    match = _STDOUT_NAME.fullmatch(os.path.basename(name))
+    return match.group(1) if match else None
+
+
+def _job_key(path: Path) -> tuple[int, ...]:
+    job_id = job_id_from_stdout_name(path.name)
+    return tuple(int(part) for part in job_id.split("_")) if job_id else (-1,)
+
+
+def pick_latest_stdout(paths: Sequence[Path]) -> Path | None:
+    """Most recently modified file of ``paths``; equal times go to the larger job id.
+
+    Files that cannot be stat'ed are skipped; None when none is left.
+    """
+    best: tuple[int, tuple[int, ...], str] | None = None
+    chosen: Path | None = None
+    for raw in paths:
+        path = Path(raw)
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            continue
+        key = (mtime, _job_key(path), path.name)
+        if best is None or key > best:
+            best, chosen = key, path
+    return chosen

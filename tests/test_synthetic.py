@@ -1,0 +1,472 @@
+"""The synthetic experiment builder writes what it claims (read back through inspect-ai)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from inspect_ai.log import read_eval_log, read_eval_log_sample_summaries, write_eval_log
+
+from summarize_experiment import synthetic
+from summarize_experiment.synthetic import (
+    EvalSpec,
+    ExperimentSpec,
+    RunSpec,
+    eval_stdout_text,
+    sacct_rows,
+    training_stdout_text,
+    write_inspect_log,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+LOSS_RE = re.compile(r"(\d+)\|(\d+)\|Loss: ([^:]+):")
+CREATED = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+
+def header(path: Path):
+    return read_eval_log(str(path), header_only=True)
+
+
+def accuracy(path: Path) -> float:
+    return header(path).results.scores[0].metrics["accuracy"].value
+
+
+# --- write_inspect_log --------------------------------------------------------------
+
+
+def test_binary_log_reads_back_exactly(tmp_path: Path, template_cache: Path) -> None:
+    targets = ["1", "0", "1", "1", "0", "0", "1", "0"]
+    answers = ["1", "0", "0", "yes", "0", "1", "1", " 0 "]
+    path = write_inspect_log(
+        tmp_path,
+        task="capitalization",
+        model="hf/rank4_lr1e-5_epoch_1",
+        targets=targets,
+        answers=answers,
+        task_args={"epoch": 1},
+        model_args={"model_path": "/x/ck-out-rank4_lr1e-5/epoch_1"},
+        created=CREATED,
+        cache_dir=template_cache,
+    )
+    assert re.fullmatch(
+        r"2026-02-03T04-05-06-00-00_capitalization_[0-9A-Za-z]{22}\.eval", path.name
+    )
+    log = header(path)
+    assert log.status == "success"
+    assert log.eval.task == "capitalization"
+    assert log.eval.model == "hf/rank4_lr1e-5_epoch_1"
+    assert log.eval.model_args == {"model_path": "/x/ck-out-rank4_lr1e-5/epoch_1"}
+    assert log.eval.task_args == {"epoch": 1}
+    assert datetime.fromisoformat(log.eval.created) == CREATED
+    assert log.results.total_samples == log.results.completed_samples == len(targets)
+    assert accuracy(path) == pytest.approx(4 / 8)
+    summaries = read_eval_log_sample_summaries(str(path))
+    assert [s.target for s in summaries] == targets
+    # summaries.json holds inspect's "thinned" text (textwrap.shorten: whitespace collapsed)
+    assert [s.scores["match"].answer for s in summaries] == [a.strip() for a in answers]
+    assert [s.scores["match"].value for s in summaries] == [
+        "C" if a == t else "I" for a, t in zip(answers, targets, strict=True)
+    ]
+    samples = read_eval_log(str(path)).samples
+    assert [s.scores["match"].answer for s in samples] == answers  # verbatim in the samples
+    assert samples[2].output.completion == "0"
+    assert samples[2].output.model == "hf/rank4_lr1e-5_epoch_1"
+
+
+def test_numeric_targets_and_errored_samples(tmp_path: Path, template_cache: Path) -> None:
+    targets = ["3.5", "17", "4", "2.25"]
+    answers = ["3.4", "17", None, "The sum is"]
+    path = write_inspect_log(
+        tmp_path,
+        task="sum_digits",
+        model="hf/m",
+        targets=targets,
+        answers=answers,
+        cache_dir=template_cache,
+    )
+    log = header(path)
+    assert log.status == "success"
+    assert log.results.total_samples == 4
+    assert log.results.completed_samples == 3
+    assert accuracy(path) == pytest.approx(1 / 3)
+    summaries = read_eval_log_sample_summaries(str(path))
+    assert [s.scores["match"].value for s in summaries if s.scores] == ["I", "C", "I"]
+    assert summaries[2].error is not None and not summaries[2].scores
+    dump = read_eval_log(str(path)).model_dump_json()
+    for leftover in ("mockllm", "__synthetic", sys.prefix, str(REPO)):
+        assert leftover not in dump  # nothing of the template run or this machine
+    assert path.name.split("_")[1] == "sum-digits"  # inspect's own file naming
+
+
+@pytest.mark.parametrize("status", ["error", "cancelled", "started"])
+def test_unfinished_statuses(tmp_path: Path, template_cache: Path, status: str) -> None:
+    targets = ["1", "0", "1", "0", "1"]
+    answers = ["1", "0", "0", None, None]
+    path = write_inspect_log(
+        tmp_path,
+        task="capitalization",
+        model="hf/m",
+        targets=targets,
+        answers=answers,
+        status=status,
+        cache_dir=template_cache,
+    )
+    log = header(path)
+    assert log.status == status
+    assert len(read_eval_log_sample_summaries(str(path))) == 3
+    if status == "cancelled":
+        assert log.results.total_samples == 5
+        assert log.results.completed_samples == 3
+        assert accuracy(path) == pytest.approx(2 / 3)
+    else:
+        assert log.results is None
+    assert (log.error is not None) == (status == "error")
+
+
+def test_json_log_and_fixed_filename(tmp_path: Path, template_cache: Path) -> None:
+    path = write_inspect_log(
+        tmp_path,
+        task="capitalization",
+        model="hf/m",
+        targets=["1", "0"],
+        answers=["1", "1"],
+        filename="old.json",
+        log_format="json",
+        cache_dir=template_cache,
+    )
+    assert path.name == "old.json"
+    assert accuracy(path) == 0.5
+
+
+def test_fast_writer_matches_write_eval_log(tmp_path: Path, template_cache: Path) -> None:
+    fast = write_inspect_log(
+        tmp_path / "fast",
+        task="t",
+        model="hf/m",
+        targets=["1", "0", "1"],
+        answers=["1", "x", None],
+        cache_dir=template_cache,
+    )
+    slow = tmp_path / "slow.eval"
+    write_eval_log(read_eval_log(str(fast)), str(slow))
+    assert header(fast).model_dump() == header(slow).model_dump()
+    assert read_eval_log_sample_summaries(str(fast)) == read_eval_log_sample_summaries(str(slow))
+    assert read_eval_log(str(fast)).samples == read_eval_log(str(slow)).samples
+
+
+def test_template_disk_cache(tmp_path: Path, template_cache: Path) -> None:
+    write_inspect_log(tmp_path, task="t", model="m", targets=["1"], answers=["1"],
+                      cache_dir=template_cache)  # fmt: skip
+    assert list(template_cache.glob("synthetic-template-*.eval"))
+    synthetic.reset_template_cache()
+    path = write_inspect_log(
+        tmp_path, task="t", model="m", targets=["1"], answers=["0"], cache_dir=template_cache
+    )
+    assert accuracy(path) == 0
+
+
+# --- stdout texts --------------------------------------------------------------------
+
+
+def last_loss(text: str) -> tuple[int, int, str]:
+    epoch, step, loss = LOSS_RE.findall(text)[-1]
+    return int(epoch), int(step), loss
+
+
+def test_training_stdout_completed() -> None:
+    losses = [2.0, 1.5, 1.0, 0.5, 0.25, 6.0498432503663935e-06]
+    text = training_stdout_text(epochs=2, steps_per_epoch=3, losses=losses, batch_repeat=2)
+    assert "\r" in text
+    assert last_loss(text) == (2, 6, "6.0498432503663935e-06")
+    assert text.count("Starting checkpoint save for epoch") == 2
+    assert "Model checkpoint saved to " in text and text.rstrip().count("/epoch_1") >= 1
+    after_checkpoint = text.split("Starting checkpoint save for epoch 0...")[1]
+    assert "1|3|Loss: 1.0:" in after_checkpoint.split("  0%|")[0]  # last bar printed again
+    assert "wandb: Run summary:" in text
+    updates = [u for line in text.splitlines() for u in line.split("\r") if "|Loss: " in u]
+    assert [int(u.split("|")[1]) for u in updates] == [1, 2, 3, 3, 4, 5, 6, 6]
+
+
+def test_training_stdout_endings() -> None:
+    oom = training_stdout_text(epochs=2, steps_per_epoch=10, ending="oom", stop_step=13)
+    assert last_loss(oom)[:2] == (2, 13)
+    assert oom.rstrip().splitlines()[-1].startswith("torch.OutOfMemoryError: CUDA out of memory.")
+    assert "Tried to allocate 2.00 GiB" in oom and "wandb: Run summary" not in oom
+    timeout = training_stdout_text(epochs=2, steps_per_epoch=10, ending="timeout", job_id=42)
+    assert re.search(r"\*\*\* JOB 42 ON \S+ CANCELLED AT \S+ DUE TO TIME LIMIT \*\*\*", timeout)
+    assert last_loss(timeout)[1] == 8
+    generic = training_stdout_text(epochs=1, steps_per_epoch=10, ending="traceback")
+    assert "Traceback (most recent call last):" in generic and "RuntimeError: " in generic
+    diverged = training_stdout_text(epochs=2, steps_per_epoch=10, ending="diverged")
+    assert last_loss(diverged) == (2, 20, "nan")
+    assert "|12|Loss: nan:" in diverged and "|11|Loss: nan:" not in diverged
+    assert "wandb:                      loss nan" in diverged
+
+
+def test_training_stdout_default_losses_decrease() -> None:
+    text = training_stdout_text(epochs=2, steps_per_epoch=50, seed=3)
+    values = [float(v) for _, _, v in LOSS_RE.findall(text)]
+    assert values[0] > 1.5 > 0.5 > values[-1]
+    assert all(math.isfinite(v) for v in values)
+
+
+def test_eval_stdout_text() -> None:
+    text = eval_stdout_text(
+        log_path=Path("logs/x.eval"), task="capitalization", accuracy=0.85, samples=100
+    )
+    assert re.findall(r"match/accuracy: ([0-9.]+)", text) == ["0.85"]
+    assert "Log: logs/x.eval" in text.splitlines()
+    failed = eval_stdout_text(log_path=None, task="t", accuracy=None, failed="oom")
+    assert "match/accuracy" not in failed and "torch.OutOfMemoryError" in failed
+
+
+# --- build_experiment ----------------------------------------------------------------
+
+BIN_T = ["1", "1", "0", "1", "0", "1", "1", "0", "1", "0"]
+
+
+def answers_with(correct: int, targets: list[str]) -> list[str]:
+    return [t if i < correct else ("0" if t == "1" else "1") for i, t in enumerate(targets)]
+
+
+def small_spec() -> ExperimentSpec:
+    runs = [
+        RunSpec("r4", parameters={"lora_rank": 4}, steps_per_epoch=6, final_loss=0.25),
+        RunSpec("r8", parameters={"lora_rank": 8}, steps_per_epoch=6, training="diverged"),
+        RunSpec("r16", parameters={"lora_rank": 16}, steps_per_epoch=6, training="oom"),
+        RunSpec("r32", parameters={"lora_rank": 32}, steps_per_epoch=6, training="timeout",
+                epochs_trained=1, train_job_id=900),
+        RunSpec("r64", parameters={"lora_rank": 64}, training="not_started"),
+        RunSpec("Llama-3.2-1B-Instruct_base", type="control"),
+    ]  # fmt: skip
+    nums = ["17", "3.5", "9", "12"]
+    evals = [
+        EvalSpec("r4", "cap", 0, BIN_T, answers_with(7, BIN_T)),
+        EvalSpec("r4", "cap", 1, BIN_T, answers_with(9, BIN_T), extra_logs=1, job_id=950,
+                 epoch_evidence=("task_args",)),
+        EvalSpec("r4", "sum", 0, nums, ["17", "3.4", "x", "12"]),
+        EvalSpec("r4", "sum", 1, nums, nums, status="missing"),
+        EvalSpec("r8", "cap", 0, BIN_T, answers_with(5, BIN_T), status="error"),
+        EvalSpec("r8", "cap", 1, BIN_T, answers_with(5, BIN_T), status="cancelled"),
+        EvalSpec("r8", "sum", 0, nums, nums, status="job_failed"),
+        EvalSpec("r8", "sum", 1, nums, nums, status="started"),
+        EvalSpec("r32", "cap", 0, BIN_T, answers_with(6, BIN_T),
+                 epoch_evidence=("model_path",)),
+        EvalSpec("Llama-3.2-1B-Instruct_base", "cap", None, BIN_T, answers_with(4, BIN_T)),
+        EvalSpec("Llama-3.2-1B-Instruct_base", "sum", None, nums, ["1", "2", "9", "4"]),
+    ]  # fmt: skip
+    return ExperimentSpec("exp_small", runs, ["cap", "sum"], evals, epochs=2)
+
+
+def rel_files(*roots: Path) -> set[str]:
+    return {
+        str(p.relative_to(root.parent)) for root in roots for p in root.rglob("*") if p.is_file()
+    }
+
+
+def logs_in(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.eval"), key=lambda p: p.name)
+
+
+def test_layout_a_tree_and_logs(build, tmp_path: Path) -> None:
+    spec = small_spec()
+    exp = build(spec, "A")
+    out = tmp_path / "layoutA" / "ck-outputs" / "exp_small"
+    rows = sacct_rows(spec, "A")
+    jobs = {row[1]: row for row in rows}
+    files = rel_files(exp, out)
+    train = {name[3:]: row[0] for name, row in jobs.items() if name.startswith("ft-")}
+    assert set(train) == {"r4", "r8", "r16", "r32"} and train["r32"] == "900"
+    # training stdout: next to checkpoints on success, in the run dir on failure
+    assert f"exp_small/r4/slurm-{train['r4']}.out" not in files
+    assert f"exp_small/ck-out-r4/slurm-{train['r4']}.out" in files
+    assert f"exp_small/ck-out-r8/slurm-{train['r8']}.out" in files
+    assert f"exp_small/r16/slurm-{train['r16']}.out" in files
+    assert f"exp_small/r32/slurm-{train['r32']}.out" in files
+    assert {f for f in files if "/epoch_" in f} == {
+        f"exp_small/ck-out-{r}/epoch_{n}/adapter_config.json"
+        for r, n in [("r4", 0), ("r4", 1), ("r8", 0), ("r8", 1), ("r32", 0)]
+    }
+    assert not any(f.startswith("exp_small/r64/slurm") or "ck-out-r64" in f for f in files)
+    for run in ("r4", "r8", "r16", "r32", "r64"):
+        for name in ("finetune.yaml", "finetune.slurm", "setup_finetune.yaml"):
+            assert f"exp_small/{run}/{name}" in files
+    setup = yaml.safe_load((exp / "r4" / "setup_finetune.yaml").read_text())
+    assert {"input_dir_base", "dataset_label", "dataset_ext"} <= set(setup)
+    # eval scripts for every designed cell, with the scaffold's job names
+    script = (exp / "r4" / "eval" / "cap_epoch1.slurm").read_text()
+    assert "#SBATCH --job-name=eval-cap-r4-ep1\n" in script
+    base_script = (exp / "Llama-3.2-1B-Instruct_base" / "eval" / "sum_base.slurm").read_text()
+    assert "#SBATCH --job-name=eval-sum-Llama-3.2-1B-Instruct_base\n" in base_script
+    assert (exp / "r64" / "eval" / "cap_epoch1.slurm").exists()
+    # one stdout per eval job, named by its job id
+    eval_jobs = {row[0] for row in rows if row[1].startswith("eval-")}
+    outs = {p.name for p in exp.glob("*/eval/slurm-*.out")}
+    assert outs == {f"slurm-{j}.out" for j in eval_jobs}
+    assert [row[1] for row in rows].count("eval-cap-r4-ep1") == 2  # resubmitted
+    assert "eval-sum-r4-ep1" not in jobs  # missing: no job at all
+    assert [row[0] for row in rows if row[1] == "eval-cap-r4-ep1"] == ["949", "950"]
+    # logs: r4 epoch 1 has an older failed attempt and the successful one
+    r4_logs = logs_in(exp / "r4" / "eval" / "logs")
+    assert len(r4_logs) == 4
+    by_model = {}
+    for path in r4_logs:
+        log = header(path)
+        by_model.setdefault((log.eval.model, log.eval.task, str(log.eval.task_args)), []).append(
+            log
+        )
+    cap1 = by_model[("hf/r4", "cap", "{'epoch': 1}")]
+    assert sorted(log.status for log in cap1) == ["error", "success"]
+    good = next(log for log in cap1 if log.status == "success")
+    assert good.eval.model_args == {}
+    assert good.results.scores[0].metrics["accuracy"].value == pytest.approx(0.9)
+    cap0 = by_model[("hf/r4_epoch_0", "cap", "{}")][0]
+    assert cap0.eval.model_args["model_path"] == str(out / "ck-out-r4" / "epoch_0")
+    assert cap0.results.scores[0].metrics["accuracy"].value == pytest.approx(0.7)
+    sum0 = by_model[("hf/r4_epoch_0", "sum", "{}")][0]
+    assert sum0.results.scores[0].metrics["accuracy"].value == pytest.approx(0.5)
+    statuses = sorted(header(p).status for p in logs_in(exp / "r8" / "eval" / "logs"))
+    assert statuses == ["cancelled", "error", "started"]  # job_failed wrote no log
+    r32 = header(logs_in(exp / "r32" / "eval" / "logs")[0])
+    assert r32.eval.model == "hf/r32" and r32.eval.model_args["model_path"].endswith("/epoch_0")
+    base = [header(p) for p in logs_in(exp / "Llama-3.2-1B-Instruct_base" / "eval" / "logs")]
+    assert {b.eval.model for b in base} == {"hf/Llama-3.2-1B-Instruct_base"}
+    # the eval stdout quotes its log and the accuracy the seed greps for
+    stdout = (exp / "r4" / "eval" / f"slurm-{jobs['eval-cap-r4-ep0'][0]}.out").read_text()
+    assert re.findall(r"match/accuracy: ([0-9.]+)", stdout) == ["0.7"]
+    log_line = next(line for line in stdout.splitlines() if line.startswith("Log: "))
+    assert (exp / "r4" / "eval" / log_line[5:]).is_file()
+
+
+def test_layout_a_yaml(build, tmp_path: Path) -> None:
+    spec = small_spec()
+    spec.output_key = "output_dir_base"
+    exp = build(spec, "A")
+    design = yaml.safe_load((exp / "experiment_summary.yaml").read_text())
+    assert design["experiment"]["name"] == "exp_small"
+    assert design["experiment"]["directory"] == str(exp)
+    assert {"question", "date"} <= set(design["experiment"])
+    assert design["tools"] == {"preparation": "torchtune", "evaluation": "inspect-ai"}
+    assert design["controls"]["epochs"] == 2
+    assert design["output"]["output_dir_base"] == str(tmp_path / "layoutA/ck-outputs/exp_small")
+    assert design["output"]["checkpoint_pattern"] == "ck-out-{run_name}/epoch_{N}"
+    assert [r["name"] for r in design["runs"]][-1] == "Llama-3.2-1B-Instruct_base"
+    assert design["runs"][0]["parameters"] == {"lora_rank": 4}
+    assert [t["name"] for t in design["evaluation"]["tasks"]] == ["cap", "sum"]
+    matrix = {m["run"]: m for m in design["evaluation"]["matrix"]}
+    assert matrix["r4"]["epochs"] == [0, 1] and matrix["r32"]["epochs"] == [0]
+    assert matrix["r64"]["epochs"] == [0, 1]
+    assert matrix["Llama-3.2-1B-Instruct_base"]["epochs"] is None
+
+
+def test_layout_b_tree(build) -> None:
+    spec = small_spec()
+    exp = build(spec, "B")
+    design = yaml.safe_load((exp / "experiment_summary.yaml").read_text())
+    assert design["experiment"]["dir"] == str(exp) and "output" not in design
+    assert "directory" not in design["experiment"]
+    jobs = {row[1]: row[0] for row in sacct_rows(spec, "B") if row[1].startswith("ft-")}
+    assert (exp / "r4" / "artifacts" / f"slurm-{jobs['ft-r4']}.out").is_file()
+    assert (exp / "r16" / "artifacts" / f"slurm-{jobs['ft-r16']}.out").is_file()
+    assert (exp / "r4" / "artifacts" / "epoch_1" / "adapter_config.json").is_file()
+    assert not (exp.parent / "ck-outputs").exists()
+    cell = exp / "r4" / "eval" / "cap_epoch0"
+    assert "#SBATCH --job-name=eval-cap-ep0\n" in (cell / "cap_epoch0.slurm").read_text()
+    assert yaml.safe_load((cell / "eval.yaml").read_text())["epoch"] == 0
+    assert len(list(cell.glob("slurm-*.out"))) == 1 and len(logs_in(cell / "logs")) == 1
+    log = header(logs_in(cell / "logs")[0])
+    assert log.eval.model_args["model_path"] == str(exp / "r4" / "artifacts" / "epoch_0")
+    control = exp / "Llama-3.2-1B-Instruct_base" / "eval" / "cap"
+    assert "#SBATCH --job-name=eval-cap\n" in (control / "cell.slurm").read_text()
+    assert len(logs_in(control / "logs")) == 1
+    missing = exp / "r4" / "eval" / "sum_epoch1"
+    assert not list(missing.glob("slurm-*.out")) and not (missing / "logs").exists()
+    assert {row[1] for row in sacct_rows(spec, "B")} >= {"eval-cap-ep1", "eval-sum"}
+
+
+def test_training_stdout_in_experiment(build, tmp_path: Path) -> None:
+    spec = small_spec()
+    exp = build(spec, "A")
+    out = tmp_path / "layoutA" / "ck-outputs" / "exp_small"
+    text = next((out / "ck-out-r4").glob("slurm-*.out")).read_text()
+    assert last_loss(text) == (2, 12, repr(synthetic._float32(0.25)))
+    assert last_loss(next((out / "ck-out-r8").glob("slurm-*.out")).read_text())[2] == "nan"
+    oom = next((exp / "r16").glob("slurm-*.out")).read_text()
+    assert "torch.OutOfMemoryError" in oom and last_loss(oom)[0] == 1
+    timeout = next((exp / "r32").glob("slurm-*.out")).read_text()
+    assert "CANCELLED AT" in timeout and "JOB 900 " in timeout and last_loss(timeout)[0] == 2
+
+
+def test_sacct_rows_and_mtimes(build) -> None:
+    spec = small_spec()
+    exp = build(spec, "A")
+    rows = sacct_rows(spec, "A")
+    assert rows == sacct_rows(spec, "A")
+    states = {name: (state, code) for _, name, state, _, code in rows}
+    assert states["ft-r4"] == ("COMPLETED", "0:0")
+    assert states["ft-r16"] == ("FAILED", "1:0")
+    assert states["ft-r32"][0] == "TIMEOUT"
+    assert states["eval-cap-r8-ep1"][0] == "CANCELLED by 1234"
+    assert all(re.fullmatch(r"(\d+-)?\d\d:\d\d:\d\d", row[3]) for row in rows)
+    ids = [int(row[0]) for row in rows]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    outs = {int(p.stem.split("-")[1]): p for p in exp.parent.rglob("slurm-*.out")}
+    assert set(outs) == set(ids)
+    times = [os.stat(outs[i]).st_mtime for i in ids]
+    assert times == sorted(times) and len(set(times)) == len(times)
+
+
+def test_relative_paths_and_workers(build) -> None:
+    spec = small_spec()
+    exp = build(spec, "A", relative_paths=True, workers=2)
+    design = yaml.safe_load((exp / "experiment_summary.yaml").read_text())
+    assert design["experiment"]["directory"] == "."
+    assert design["output"]["base_directory"] == "../ck-outputs/exp_small"
+    assert (exp / design["output"]["base_directory"] / "ck-out-r4" / "epoch_1").is_dir()
+    logs = [header(p) for p in logs_in(exp / "r4" / "eval" / "logs")]
+    paths = {log.eval.model_args.get("model_path") for log in logs}
+    assert paths == {None, "../ck-outputs/exp_small/ck-out-r4/epoch_0"}
+
+
+# --- the bundled demo ------------------------------------------------------------------
+
+
+def load_make_demo():
+    module_spec = importlib.util.spec_from_file_location(
+        "make_demo", REPO / "examples" / "make_demo.py"
+    )
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_is_deterministic(tmp_path: Path, template_cache: Path) -> None:
+    make_demo = load_make_demo()
+    first = make_demo.build_demo(tmp_path / "one" / "demo", template_cache)
+    second = make_demo.build_demo(tmp_path / "two" / "demo", template_cache)
+
+    def text_files(root: Path) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.suffix != ".eval"
+        }
+
+    assert text_files(first) == text_files(second)
+    assert sorted(p.name for p in first.rglob("*.eval")) == sorted(
+        p.name for p in second.rglob("*.eval")
+    )
+    design = yaml.safe_load((first / "experiment_summary.yaml").read_text())
+    assert design["experiment"]["directory"] == "."
+    assert design["output"]["base_directory"] == "ck-outputs"
+    cap = [header(p) for p in first.glob("rank8_lr1e-5/eval/logs/*capitalization*.eval")]
+    assert sorted(h.results.scores[0].metrics["accuracy"].value for h in cap) == [0.82, 0.91]
+    assert len(list(first.glob("rank8_lr1e-5/eval/logs/*sum-digits*"))) == 1
+    assert len(list((first / "rank16_lr1e-5").glob("slurm-*.out"))) == 1
