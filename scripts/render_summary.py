@@ -19,7 +19,6 @@ Exit codes: 0 written; 1 an input file is not valid JSON or not a parse_status d
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from summarize_experiment.cli import (
     read_json_argument,
 )
 from summarize_experiment.collect import merge_step_outputs
+from summarize_experiment.jsonio import dumps
 from summarize_experiment.process_log import timestamp
 from summarize_experiment.render import render_markdown
 from summarize_experiment.report import build_report
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_atomically(output, render_markdown(report))
     summary_json = write_atomically(
-        output.with_suffix(".json"), json.dumps(report, indent=2, default=str) + "\n"
+        output.with_suffix(".json"), dumps(report, indent=2) + "\n"
     )
     print_json({"status": "success", "summary": str(output), "summary_json": str(summary_json)})
     return EXIT_OK

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .jsonio import dumps
+
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 1
 EXIT_USAGE = 2
@@ -15,19 +17,8 @@ EXIT_NOT_APPLICABLE = 3
 
 def print_json(document: Any, *, pretty: bool = False) -> None:
     """Write one JSON document on stdout (NaN and infinity are written as strings)."""
-    text = json.dumps(_json_safe(document), indent=2 if pretty else None, default=str)
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(dumps(document, indent=2 if pretty else None) + "\n")
     sys.stdout.flush()
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def warn(message: str) -> None:

@@ -313,6 +313,7 @@ def run_entry(
         "type": run.type,
         "model": run.model,
         "parameters": run.parameters,
+        "training_dataset": paths.training_dataset(design, run.name),
         "finetune": {
             "status": status,
             "diverged": diverged,

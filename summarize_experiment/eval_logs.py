@@ -32,6 +32,7 @@ class EvalHeader:
     samples: int | None
     created: str | None
     log_error: str | None
+    dataset: dict[str, Any] | None = None
 
 
 @dataclass
@@ -105,6 +106,13 @@ def _main_score(log: Any) -> tuple[str | None, str | None, float | None, dict[st
     return chosen.name, chosen.scorer, value, flat
 
 
+def _dataset(spec: Any) -> dict[str, Any] | None:
+    dataset = getattr(spec, "dataset", None)
+    if dataset is None:
+        return None
+    return {"name": dataset.name, "location": dataset.location, "samples": dataset.samples}
+
+
 def read_header(path: Path) -> EvalHeader:
     """The header of an inspect-ai log (`.eval` or `.json`); raises EvalLogError when unusable."""
     log_api = _import_log_api()
@@ -132,6 +140,7 @@ def read_header(path: Path) -> EvalHeader:
         samples=samples,
         created=str(spec.created) if spec.created else None,
         log_error=error,
+        dataset=_dataset(spec),
     )
 
 
@@ -242,6 +251,7 @@ def eval_log_output(read: EvalRead) -> dict[str, Any]:
                 "model_path": header.model_path,
                 "task_args": header.task_args,
                 "created": header.created,
+                "dataset": header.dataset,
             }
         )
     if read.ok:
@@ -290,6 +300,7 @@ def cell_result(eval_doc: dict[str, Any], binary_doc: dict[str, Any] | None) -> 
         "regression": eval_doc.get("regression"),
         "binary": binary,
         "label_counts": binary.get("label_counts") if binary else None,
+        "dataset": eval_doc.get("dataset"),
     }
 
 

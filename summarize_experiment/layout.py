@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from .design import ExperimentDesign
 
 EVAL_LOG_SUFFIXES = (".eval", ".json")
@@ -142,3 +144,21 @@ def sbatch_job_name(script: Path) -> str | None:
         return None
     match = SBATCH_JOB_NAME.search(text)
     return match.group(1).strip("'\"") if match else None
+
+
+def training_dataset(design: ExperimentDesign, run: str) -> str | None:
+    """The run's training data: `setup_finetune.yaml`'s input_dir_base + dataset_label +
+    dataset_ext, else the design's `data.training.path`."""
+    setup = run_dir(design, run) / "setup_finetune.yaml"
+    try:
+        with setup.open("r", encoding="utf-8", errors="replace") as handle:
+            data = yaml.safe_load(handle.read(SCRIPT_READ_LIMIT))
+    except (OSError, yaml.YAMLError):
+        data = None
+    if isinstance(data, dict) and data.get("dataset_label"):
+        base = str(data.get("input_dir_base") or "")
+        label = str(data["dataset_label"])
+        ext = str(data.get("dataset_ext") or "")
+        joined = f"{base.rstrip('/')}/{label}" if base else label
+        return joined + (ext if not ext or ext.startswith(".") else f".{ext}")
+    return design.training_data

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from .atomic import write_atomically
 from .collect import collect
 from .design import DesignError
+from .jsonio import dumps
 from .process_log import ProcessLog, timestamp
 from .render import render_markdown
 from .report import build_report
@@ -143,7 +143,7 @@ def summarize(
     markdown = render_markdown(report)
     summary_md = write_atomically(experiment_dir / SUMMARY_MD, markdown)
     summary_json = write_atomically(
-        experiment_dir / SUMMARY_JSON, json.dumps(report, indent=2, default=str) + "\n"
+        experiment_dir / SUMMARY_JSON, dumps(report, indent=2) + "\n"
     )
     log.add(
         "GENERATE_SUMMARY",

@@ -132,7 +132,7 @@ def _training_section(report: dict[str, Any]) -> list[str]:
                 _metric(row.get("total_steps")),
                 _metric(row.get("epochs")),
                 duration,
-                sparkline(row.get("curve") or []) or "-",
+                sparkline([p["loss"] for p in row.get("curve") or []]) or "-",
                 note or "-",
             ]
         )
@@ -277,12 +277,33 @@ def _incomplete_section(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _datasets_section(report: dict[str, Any]) -> list[str]:
+    datasets = report.get("datasets") or {}
+    training = [r for r in datasets.get("training") or [] if r.get("dataset")]
+    evaluation = datasets.get("evaluation") or []
+    if not training and not evaluation:
+        return []
+    lines = ["## Datasets", ""]
+    if training:
+        lines += table(["Run", "Training data"], [[r["run"], r["dataset"]] for r in training])
+        lines.append("")
+    if evaluation:
+        body = [[e["task"] or "?", e["dataset"] or "-", e["split"] or f"n={_metric(e['samples'])}",
+                 e["used_by"]] for e in evaluation]
+        lines += table(["Task", "Evaluation set", "Labels 1 / 0", "Evaluations"], body)
+        lines.append("")
+    return lines
+
+
 def _notes_section(report: dict[str, Any]) -> list[str]:
     notes = list(report["notes"])
     slurm = report.get("slurm") or {}
     if slurm and not slurm.get("available") and slurm.get("error"):
+        error = slurm["error"]
+        if len(error) > SLURM_ERROR_CHARS:
+            error = error[:SLURM_ERROR_CHARS].rstrip() + "…"
         notes.append(
-            f"SLURM accounting not used: {slurm['error']}. Job states come from the "
+            f"SLURM accounting not used: {error}. Job states come from the "
             "files on disk; durations from the progress bar where shown."
         )
     if not notes:
@@ -312,13 +333,15 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _training_section(report)
     lines += _eval_section(report)
     lines += _incomplete_section(report)
+    lines += _datasets_section(report)
     lines += _notes_section(report)
     run_dir = "{run_dir}"
+    logs = "eval/*/logs" if experiment.get("layout") == "B" else "eval/logs"
     lines += [
         "## Next Steps",
         "",
         "1. View detailed evaluation results: `inspect view --port=$(get_free_port)`",
-        f"2. Export raw data: `inspect log export {run_dir}/eval/logs/*.eval --format csv`",
+        f"2. Export raw data: `inspect log export {run_dir}/{logs}/*.eval --format csv`",
         "3. Full analysis: `analyze-experiment` (when available)",
         "",
         "---",

@@ -35,7 +35,7 @@ def _training_row(run: dict[str, Any]) -> dict[str, Any]:
             else round(training["duration_seconds"])
         ),
         "min_loss": training.get("min_finite"),
-        "curve": [p.get("loss") for p in training.get("curve") or []],
+        "curve": [{"step": p.get("step"), "loss": p.get("loss")} for p in training.get("curve") or []],
         "stdout": training.get("stdout"),
         "warning": training.get("warning"),
     }
@@ -186,6 +186,43 @@ def best_rows(eval_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return best
 
 
+def _label_split(counts: dict[str, int] | None) -> str | None:
+    if not counts:
+        return None
+    total = counts.get("0", 0) + counts.get("1", 0)
+    if not total:
+        return None
+    ones = counts.get("1", 0) / total
+    return f"{ones:.0%} / {1 - ones:.0%} (n={total})"
+
+
+def dataset_rows(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Training data per run, and each distinct evaluation set once with its label split."""
+    training = [{"run": r["name"], "dataset": r.get("training_dataset")}
+                for r in runs if r["type"] != "control"]
+    evaluation: dict[tuple, dict[str, Any]] = {}
+    for run in runs:
+        for cell in run["cells"]:
+            result = cell.get("result") or {}
+            if cell["status"] != "COMPLETED":
+                continue
+            dataset = result.get("dataset") or {}
+            counts = result.get("label_counts")
+            key = (cell.get("task"), dataset.get("name"), dataset.get("location"),
+                   result.get("samples"), tuple(sorted((counts or {}).items())))
+            entry = evaluation.setdefault(key, {
+                "task": cell.get("task"),
+                "dataset": dataset.get("location") or dataset.get("name"),
+                "samples": result.get("samples"),
+                "kind": result.get("kind"),
+                "label_counts": counts,
+                "split": _label_split(counts),
+                "used_by": 0,
+            })
+            entry["used_by"] += 1
+    return {"training": training, "evaluation": list(evaluation.values())}
+
+
 def build_report(collected: dict[str, Any], generated_at: str) -> dict[str, Any]:
     """The summary as data: every table of summary.md."""
     runs = collected["runs"]
@@ -219,6 +256,7 @@ def build_report(collected: dict[str, Any], generated_at: str) -> dict[str, Any]
         "evaluations": eval_rows,
         "best": best_rows(eval_rows),
         "incomplete": _incomplete_rows(runs, experiment_dir),
+        "datasets": dataset_rows(runs),
         "slurm": collected.get("slurm"),
         "notes": list(collected.get("design_problems") or []) + list(collected.get("notes") or []),
         "rejected_runs": collected.get("rejected_runs") or {},

@@ -446,6 +446,8 @@ def tqdm_streams(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, int, float]], 
     previous = b"\n"  # how the stream ends so far: "]" (a bar), "v" (a bare value), "\n"
     for _ in range(draw(st.integers(0, 40))):
         kind = draw(st.sampled_from(["update"] * 6 + ["noise", "failure", "blob", "repeat"]))
+        if kind in ("noise", "failure", "blob") and previous == b"v":
+            pieces.append(b"\n")  # output after a bar-less value starts a new line
         if kind == "noise":
             pieces.append(draw(NOISE) + b"\n")
             previous = b"\n"

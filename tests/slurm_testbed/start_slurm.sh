@@ -84,7 +84,8 @@ cluster_ready() { node_idle && sacct_ok; }
 
 [[ $(id -u) == 0 ]] || die "must run as root (it starts munged, MariaDB and the SLURM daemons)"
 
-# One start or stop at a time (e.g. two pytest processes starting the testbed together).
+# One start or stop at a time (e.g. two pytest processes starting the testbed together). The
+# daemons are started with fd 9 closed (9>&-), or they would hold the lock for their lifetime.
 mkdir -p "$DIR"
 exec 9>"$DIR/.lock"
 flock -w "$LOCK_TIMEOUT_S" 9 || die "another start_slurm.sh/stop_slurm.sh holds $DIR/.lock"
@@ -129,7 +130,7 @@ else
     chmod 400 /etc/munge/munge.key
     install -d -o munge -g munge -m 755 /run/munge
     install -d -o munge -g munge -m 700 /var/log/munge /var/lib/munge
-    runuser -u munge -- munged --force >&2 || die "munged did not start (log: /var/log/munge/munged.log)"
+    runuser -u munge -- munged --force 9>&- >&2 || die "munged did not start (log: /var/log/munge/munged.log)"
     wait_until "$READY_TIMEOUT_S" munged /var/log/munge/munged.log /run/munge/munged.pid munge_ok
     cp /run/munge/munged.pid "$RUN/munged.pid"
     log "munge: started"
@@ -163,7 +164,7 @@ else
             die "mariadb-install-db failed (log: $LOG/mariadb-install-db.log)"
     fi
     rm -f "$MYSQL_DIR/mariadbd.pid"
-    setsid mariadbd --defaults-file="$MY_CNF" </dev/null >/dev/null 2>&1 &
+    setsid mariadbd --defaults-file="$MY_CNF" </dev/null >/dev/null 2>&1 9>&- &
     wait_until "$READY_TIMEOUT_S" MariaDB "$MYSQL_DIR/mariadb.log" "$MYSQL_DIR/mariadbd.pid" mysql_ok
     log "mariadb: started on 127.0.0.1:$DB_PORT"
 fi
@@ -239,7 +240,7 @@ if pid_alive "$RUN/slurmdbd.pid"; then
     log "slurmdbd: already running"
 else
     rm -f "$RUN/slurmdbd.pid"
-    slurmdbd >&2 || die "slurmdbd did not start (log: $LOG/slurmdbd.log)"
+    slurmdbd 9>&- >&2 || die "slurmdbd did not start (log: $LOG/slurmdbd.log)"
     wait_until "$READY_TIMEOUT_S" slurmdbd "$LOG/slurmdbd.log" "$RUN/slurmdbd.pid" sacctmgr -n list cluster
     log "slurmdbd: started"
 fi
@@ -259,7 +260,7 @@ if pid_alive "$RUN/slurmctld.pid"; then
     log "slurmctld: already running"
 else
     rm -f "$RUN/slurmctld.pid"
-    slurmctld >&2 || die "slurmctld did not start (log: $LOG/slurmctld.log)"
+    slurmctld 9>&- >&2 || die "slurmctld did not start (log: $LOG/slurmctld.log)"
     wait_until "$READY_TIMEOUT_S" slurmctld "$LOG/slurmctld.log" "$RUN/slurmctld.pid" scontrol ping
     log "slurmctld: started"
 fi
@@ -267,7 +268,7 @@ if pid_alive "$RUN/slurmd.pid"; then
     log "slurmd: already running"
 else
     rm -f "$RUN/slurmd.pid"
-    slurmd -N localhost >&2 || die "slurmd did not start (log: $LOG/slurmd.log)"
+    slurmd -N localhost 9>&- >&2 || die "slurmd did not start (log: $LOG/slurmd.log)"
     log "slurmd: started"
 fi
 wait_until "$READY_TIMEOUT_S" "node localhost (sinfo idle)" "$LOG/slurmd.log" "$RUN/slurmd.pid" node_idle
