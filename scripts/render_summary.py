@@ -67,9 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.output) if args.output else Path(merged["experiment"]["directory"]) / "summary.md"
     )
     write_atomically(output, render_markdown(report))
-    summary_json = write_atomically(
-        output.with_suffix(".json"), dumps(report, indent=2) + "\n"
-    )
+    summary_json = write_atomically(output.with_suffix(".json"), dumps(report, indent=2) + "\n")
     print_json({"status": "success", "summary": str(output), "summary_json": str(summary_json)})
     return EXIT_OK
 

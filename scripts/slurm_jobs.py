@@ -68,11 +68,20 @@ def main(argv: list[str] | None = None) -> int:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("job_ids", nargs="+", type=_job_id, metavar="JOBID",
-                        help="job id (123) or array task (123_4)")
-    parser.add_argument("--timeout", type=_timeout, default=slurm.DEFAULT_TIMEOUT_S, metavar="S",
-                        help="seconds before each SLURM command is killed "
-                        f"(default {slurm.DEFAULT_TIMEOUT_S:g})")
+    parser.add_argument(
+        "job_ids",
+        nargs="+",
+        type=_job_id,
+        metavar="JOBID",
+        help="job id (123) or array task (123_4)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=slurm.DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds before each SLURM command is killed (default {slurm.DEFAULT_TIMEOUT_S:g})",
+    )
     args = parser.parse_args(argv)
     lookup = slurm.lookup_jobs(args.job_ids, timeout_s=args.timeout)
     document = {"status": "success" if lookup.available else "unavailable", **lookup.to_dict()}

@@ -142,9 +142,7 @@ def summarize(
     report = build_report(collected, started)
     markdown = render_markdown(report)
     summary_md = write_atomically(experiment_dir / SUMMARY_MD, markdown)
-    summary_json = write_atomically(
-        experiment_dir / SUMMARY_JSON, dumps(report, indent=2) + "\n"
-    )
+    summary_json = write_atomically(experiment_dir / SUMMARY_JSON, dumps(report, indent=2) + "\n")
     log.add(
         "GENERATE_SUMMARY",
         str(summary_md),

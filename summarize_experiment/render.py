@@ -55,8 +55,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 def _resample(values: Sequence[float | None], width: int) -> list[float | None]:
     if len(values) <= width:
         return list(values)
-    return [values[min(len(values) - 1, round(i * (len(values) - 1) / (width - 1)))]
-            for i in range(width)]
+    return [
+        values[min(len(values) - 1, round(i * (len(values) - 1) / (width - 1)))]
+        for i in range(width)
+    ]
 
 
 def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
@@ -288,8 +290,15 @@ def _datasets_section(report: dict[str, Any]) -> list[str]:
         lines += table(["Run", "Training data"], [[r["run"], r["dataset"]] for r in training])
         lines.append("")
     if evaluation:
-        body = [[e["task"] or "?", e["dataset"] or "-", e["split"] or f"n={_metric(e['samples'])}",
-                 e["used_by"]] for e in evaluation]
+        body = [
+            [
+                e["task"] or "?",
+                e["dataset"] or "-",
+                e["split"] or f"n={_metric(e['samples'])}",
+                e["used_by"],
+            ]
+            for e in evaluation
+        ]
         lines += table(["Task", "Evaluation set", "Labels 1 / 0", "Evaluations"], body)
         lines.append("")
     return lines

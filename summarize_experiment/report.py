@@ -35,7 +35,9 @@ def _training_row(run: dict[str, Any]) -> dict[str, Any]:
             else round(training["duration_seconds"])
         ),
         "min_loss": training.get("min_finite"),
-        "curve": [{"step": p.get("step"), "loss": p.get("loss")} for p in training.get("curve") or []],
+        "curve": [
+            {"step": p.get("step"), "loss": p.get("loss")} for p in training.get("curve") or []
+        ],
         "stdout": training.get("stdout"),
         "warning": training.get("warning"),
     }
@@ -198,8 +200,11 @@ def _label_split(counts: dict[str, int] | None) -> str | None:
 
 def dataset_rows(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Training data per run, and each distinct evaluation set once with its label split."""
-    training = [{"run": r["name"], "dataset": r.get("training_dataset")}
-                for r in runs if r["type"] != "control"]
+    training = [
+        {"run": r["name"], "dataset": r.get("training_dataset")}
+        for r in runs
+        if r["type"] != "control"
+    ]
     evaluation: dict[tuple, dict[str, Any]] = {}
     for run in runs:
         for cell in run["cells"]:
@@ -208,17 +213,25 @@ def dataset_rows(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                 continue
             dataset = result.get("dataset") or {}
             counts = result.get("label_counts")
-            key = (cell.get("task"), dataset.get("name"), dataset.get("location"),
-                   result.get("samples"), tuple(sorted((counts or {}).items())))
-            entry = evaluation.setdefault(key, {
-                "task": cell.get("task"),
-                "dataset": dataset.get("location") or dataset.get("name"),
-                "samples": result.get("samples"),
-                "kind": result.get("kind"),
-                "label_counts": counts,
-                "split": _label_split(counts),
-                "used_by": 0,
-            })
+            key = (
+                cell.get("task"),
+                dataset.get("name"),
+                dataset.get("location"),
+                result.get("samples"),
+                tuple(sorted((counts or {}).items())),
+            )
+            entry = evaluation.setdefault(
+                key,
+                {
+                    "task": cell.get("task"),
+                    "dataset": dataset.get("location") or dataset.get("name"),
+                    "samples": result.get("samples"),
+                    "kind": result.get("kind"),
+                    "label_counts": counts,
+                    "split": _label_split(counts),
+                    "used_by": 0,
+                },
+            )
             entry["used_by"] += 1
     return {"training": training, "evaluation": list(evaluation.values())}
 

@@ -56,19 +56,26 @@ def batch_script(experiment_dir: Path) -> str:
     )
 
 
-def submit_when_done(experiment_dir: Path, *, sbatch: str = "sbatch",
-                     squeue: str = "squeue") -> dict[str, Any]:
+def submit_when_done(
+    experiment_dir: Path, *, sbatch: str = "sbatch", squeue: str = "squeue"
+) -> dict[str, Any]:
     """Submit the summarizer after the unfinished jobs; say so and do nothing if none are left."""
     experiment_dir = experiment_dir.resolve()
     waiting = unfinished_jobs(experiment_dir, squeue=squeue)
     if not waiting:
-        return {"status": "nothing_to_wait_for", "job_id": None, "waits_for": [],
-                "message": "every job of the experiment has finished; run the summary now"}
+        return {
+            "status": "nothing_to_wait_for",
+            "job_id": None,
+            "waits_for": [],
+            "message": "every job of the experiment has finished; run the summary now",
+        }
     script = write_atomically(experiment_dir / JOB_SCRIPT, batch_script(experiment_dir))
     ids = sorted((job.job_id for job in waiting), key=lambda i: [int(x) for x in i.split("_")])
     job_id = slurm.submit_dependent_job(
-        script, ids, job_name=f"summarize-{experiment_dir.name}",
-        output=experiment_dir / "logs" / "summarize-when-done-%j.out", sbatch=sbatch,
+        script,
+        ids,
+        job_name=f"summarize-{experiment_dir.name}",
+        output=experiment_dir / "logs" / "summarize-when-done-%j.out",
+        sbatch=sbatch,
     )
-    return {"status": "submitted", "job_id": job_id, "waits_for": ids,
-            "script": str(script)}
+    return {"status": "submitted", "job_id": job_id, "waits_for": ids, "script": str(script)}
