@@ -43,7 +43,8 @@ class EpochDecision:
 def parse_eval_job_name(name: str, tasks: list[str], runs: list[str]) -> JobName | None:
     """Parse `eval-{task}[-{run}][-ep{N}]` against the design's task and run names.
 
-    Task and run names may contain '-', so they are matched as known strings, longest first.
+    Task and run names may contain '-', so they are matched as known strings, longest task
+    first (a name that several task/run pairs could spell resolves to the longest task).
     A name cut by a narrow sacct column (ending in '+') is not parsed.
     """
     if not name.startswith("eval-") or name.endswith("+"):
@@ -59,8 +60,6 @@ def parse_eval_job_name(name: str, tasks: list[str], runs: list[str]) -> JobName
             run = stem[len(task) + 1 :]
             if run in runs:
                 return JobName(task, run, epoch)
-    if epoch_match is None:
-        return None
     return None
 
 
