@@ -8,8 +8,13 @@ Examples:
 
 Prints one JSON object on stdout: status ("success", "partial" when some inputs had problems, or
 "error"), the paths written (summary, summary_json, log), counts, best and warnings.
-Exit codes: 0 summary written (also with partial results); 2 no summary could be made (no usable
-experiment_summary.yaml; summary.md is left as it was).
+With --when-done: submits the summarizer as a SLURM job with --dependency=afterany on every
+training and evaluation job of the experiment not yet finished, and prints {"status": "submitted",
+"job_id": ..., "waits_for": [...], "script": ...}, or {"status": "nothing_to_wait_for"} when all
+have ended (nothing is submitted then).
+
+Exit codes: 0 summary written (also with partial results) or job submitted; 2 no summary could
+be made (no usable experiment_summary.yaml; summary.md is left as it was) or sbatch failed.
 """
 
 from __future__ import annotations
@@ -23,6 +28,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from summarize_experiment.cli import experiment_argument, print_json
 from summarize_experiment.progress import progress_reporter
 from summarize_experiment.readers import default_jobs
+
+
+def _when_done(experiment: Path) -> int:
+    from summarize_experiment.design import DesignError
+    from summarize_experiment.slurm import SlurmError
+    from summarize_experiment.when_done import submit_when_done
+
+    try:
+        result = submit_when_done(experiment)
+    except (DesignError, SlurmError) as exc:
+        print_json({"status": "error", "message": str(exc)})
+        return 2
+    print_json(result)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,9 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="seconds to wait for sacct before going on without it",
     )
+    parser.add_argument(
+        "--when-done",
+        action="store_true",
+        help="submit the summary as a SLURM job that starts when every "
+        "unfinished job of the experiment has ended; print its job id",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.when_done:
+        return _when_done(experiment_argument(args.experiment))
     from summarize_experiment.pipeline import summarize
 
     with progress_reporter() as on_progress:

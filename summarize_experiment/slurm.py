@@ -102,7 +102,12 @@ class SlurmError(RuntimeError):
 
 @dataclass(frozen=True)
 class SlurmJob:
-    """One job as SLURM reported it."""
+    """One job as SLURM reported it.
+
+    `state` is the base state (`CANCELLED` for `CANCELLED by 1234`, kept in `state_detail`);
+    `source` is the command that reported it; `reason` is squeue's pending/exit reason
+    (`Dependency`, `NonZeroExitCode`), None from sacct.
+    """
 
     job_id: str
     name: str
@@ -123,8 +128,9 @@ class SlurmJob:
 class SlurmLookup:
     """The answer to `lookup_jobs`: the jobs found, and what failed on the way.
 
-    `available` is True when at least one command (sacct, sacct -c, squeue) answered; `error`
-    can then still say which command failed before a fallback answered. `not_found` lists the
+    `available` is True when at least one command (sacct, sacct -c, squeue) answered; `source`
+    names those commands, joined by ", " (`"sacct"`, `"sacct -c, squeue"`); `error` can then
+    still say which command failed before a fallback answered. `not_found` lists the
     ids asked for that no command knew (purged from accounting, another cluster, a typo).
     """
 
@@ -437,6 +443,23 @@ def lookup_jobs(
         error="; ".join(errors) if errors else None,
         unparsed_lines=unparsed,
         not_found=[job_id for job_id in ids if not _known(job_id, jobs)] if available else [],
+    )
+
+
+def queued_jobs(
+    *, user: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, squeue: str = "squeue"
+) -> SlurmLookup:
+    """The current user's (or `user`'s) jobs still in the queue: pending, running, completing."""
+    who = f"--user={user}" if user else "--me"
+    argv = [squeue, who, "--noheader", "--array", f"--format={SQUEUE_FORMAT}"]
+    result = _run("squeue", argv, timeout_s)
+    if result.failure is not None:
+        return SlurmLookup(
+            available=False, source=None, jobs={}, error=result.failure, unparsed_lines=[]
+        )
+    jobs, unparsed = parse_squeue(result.stdout)
+    return SlurmLookup(
+        available=True, source="squeue", jobs=jobs, error=None, unparsed_lines=unparsed
     )
 
 

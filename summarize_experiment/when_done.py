@@ -40,7 +40,13 @@ def unfinished_jobs(experiment_dir: Path, squeue: str = "squeue") -> list[slurm.
             if job and job.get("state") in slurm.ACTIVE_STATES:
                 ids[job["job_id"]] = slurm.SlurmJob(**job)
     names = experiment_job_names(experiment_dir)
-    for job in slurm.queued_jobs(squeue=squeue).jobs.values():
+    queue = slurm.queued_jobs(squeue=squeue)
+    if not queue.available:
+        raise slurm.SlurmError(
+            f"cannot submit a summary job: SLURM's queue cannot be read ({queue.error}). "
+            "Run scripts/summarize.py without --when-done once the jobs have ended."
+        )
+    for job in queue.jobs.values():
         if job.name in names and job.state in slurm.ACTIVE_STATES:
             ids.setdefault(job.job_id, job)
     return list(ids.values())
