@@ -285,6 +285,8 @@ def balanced_accuracy_interval(
     y_true, y_pred = _labels(targets, predictions)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be within (0, 1), got {confidence}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be positive, got {resamples}")
     samples = len(y_true)
     counts = _cells(y_true, y_pred)
     # (class 0 right, class 0 wrong, class 1 right, class 1 wrong)
