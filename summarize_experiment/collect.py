@@ -35,6 +35,7 @@ from .status import (
     header_of,
     is_result,
     sacct_cell,
+    state_from_failure_line,
     stdout_links,
 )
 
@@ -264,7 +265,8 @@ def _apply_jobs(
                 cell.status = "NO_LOG"
                 cell.notes.append("the job COMPLETED but wrote no log in logs/")
             else:
-                cell.status = "FAILED" if scan and scan.failure_line else "NO_LOG"
+                failure = scan.failure_line if scan else None
+                cell.status = state_from_failure_line(failure) if failure else "NO_LOG"
             if scan and scan.failure_line:
                 cell.notes.append(scan.failure_line)
             cell.check = str(out)

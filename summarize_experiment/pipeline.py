@@ -79,7 +79,8 @@ def log_collected(log: ProcessLog, collected: dict[str, Any]) -> list[str]:
                     level,
                 )
         for cell in run["cells"]:
-            where = f"{run['name']} {cell['task']} epoch {cell['epoch']}"
+            epoch = "(no epoch)" if cell["epoch"] is None else f"epoch {cell['epoch']}"
+            where = f"{run['name']} {cell['task']} {epoch}"
             if cell["status"] == "COMPLETED":
                 result = cell["result"] or {}
                 log.add(
@@ -100,6 +101,20 @@ def log_collected(log: ProcessLog, collected: dict[str, Any]) -> list[str]:
                     "ERROR" if cell["log"] else "WARNING",
                 )
                 warnings.append(f"{where}: {cell['status']}: {message}")
+            elif cell["in_design"]:
+                reason = (
+                    f"fine-tuning {run['finetune']['status']}"
+                    if cell["status"] == "NOT_STARTED"
+                    else "no evaluation log and no evaluation job found"
+                )
+                log.add(
+                    "EXTRACT_ACCURACY",
+                    where,
+                    "evaluation logs of the run",
+                    f"{cell['status']}: {reason}",
+                    "WARNING",
+                )
+                warnings.append(f"{where}: {cell['status']}: {reason}")
     for note in collected["notes"]:
         log.add("EXTRACT_ACCURACY", "epoch mapping", "evaluation logs", note, "WARNING")
         warnings.append(note)

@@ -106,11 +106,31 @@ def finetune_status(
     if all_there and failure:
         notes.append("all checkpoints are on disk but the stdout ends in an error")
         return "COMPLETED", notes
-    if failed_stdout_location or failure or have:
-        if have and expected_epochs:
-            notes.append(f"{len(have)} of {expected_epochs} epochs checkpointed")
+    if have and expected_epochs:
+        notes.append(f"{len(have)} of {expected_epochs} epochs checkpointed")
+    if failure:
+        return state_from_failure_line(failure), notes
+    if failed_stdout_location or have:
+        if scan is not None:
+            notes.append(
+                "no error in the stdout: the job was killed without a message, or is still "
+                "running (no SLURM accounting to tell)"
+            )
         return "FAILED", notes
     return "UNKNOWN", notes
+
+
+def state_from_failure_line(line: str) -> str:
+    """The SLURM state a job's last telling line implies, when sacct cannot say."""
+    if "DUE TO TIME LIMIT" in line:
+        return "TIMEOUT"
+    if "DUE TO PREEMPTION" in line:
+        return "PREEMPTED"
+    if "oom_kill" in line or "oom-kill" in line:
+        return "OUT_OF_MEMORY"
+    if "CANCELLED AT" in line:
+        return "CANCELLED"
+    return "FAILED"
 
 
 def cell_evidence(
