@@ -14,6 +14,7 @@ from typing import Any
 from . import layout as paths
 from . import slurm, training_log
 from .design import ExperimentDesign, RunDesign, load_design
+from .epochs import EpochDecision, decide_epoch, epoch_from_model_name
 from .eval_logs import (
     EvalHeader,
     EvalLogError,
@@ -167,11 +168,12 @@ def build_cells(
             task
             or (from_job.task if from_job else None)
             or (folder_cell.task if folder_cell else None)
+            or paths.task_from_log_name(log.name, design.tasks)
         )
         if run.is_control:
             epoch, source = None, None
         else:
-            decision = decide(header, run, folder_cell, from_job)
+            decision = decide(header, run, folder_cell, from_job, linked)
             epoch, source = decision.epoch, decision.source
             if decision.conflict:
                 notes.append(f"{log}: {decision.conflict}")
@@ -214,16 +216,24 @@ def build_cells(
     return list(cells.values())
 
 
-def decide(header: EvalHeader | None, run: RunDesign, folder_cell: Any, from_job: Any):
-    """The epoch decision for one log of a fine-tuned run."""
-    from .epochs import decide_epoch
-
+def decide(
+    header: EvalHeader | None,
+    run: RunDesign,
+    folder_cell: Any,
+    from_job: Any,
+    linked: EvalJobStdout | None,
+) -> EpochDecision:
+    """The epoch decision for one log of a fine-tuned run. When the log's header cannot be read,
+    the model name its job printed (`hf/{run}_epoch_{N}`) stands in for the header's."""
     evidence = cell_evidence(
         header,
         run,
         folder_cell.epoch if folder_cell else None,
         from_job.epoch if from_job else None,
     )
+    if header is None and linked is not None:
+        printed = [epoch_from_model_name(m, run.name) for m in linked.model_names]
+        evidence["model_name"] = next((e for e in printed if e is not None), None)
     return decide_epoch(evidence)
 
 

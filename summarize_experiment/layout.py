@@ -162,3 +162,17 @@ def training_dataset(design: ExperimentDesign, run: str) -> str | None:
         joined = f"{base.rstrip('/')}/{label}" if base else label
         return joined + (ext if not ext or ext.startswith(".") else f".{ext}")
     return design.training_data
+
+
+def task_from_log_name(name: str, tasks: list[str]) -> str | None:
+    """The design task an inspect-ai log file name carries: inspect names logs
+    `{created}_{task}_{id}.eval`, with the task's `_` written as `-`."""
+    stem = Path(name).stem
+    parts = stem.split("_")
+    if len(parts) < 3:
+        return None
+    middle = "_".join(parts[1:-1])
+    for task in tasks:
+        if middle in (task, task.replace("_", "-")):
+            return task
+    return None
