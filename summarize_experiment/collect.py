@@ -22,6 +22,7 @@ from .eval_logs import (
     binary_output,
     cell_result,
     eval_log_output,
+    finished_message,
     modified_time,
 )
 from .readers import EvalJobStdout, read_artifacts
@@ -35,6 +36,7 @@ from .status import (
     finetune_status,
     header_of,
     is_result,
+    refine_with_training,
     sacct_cell,
     state_from_failure_line,
     stdout_links,
@@ -131,6 +133,8 @@ def _read_message(read: Any) -> str | None:
         return read.message
     if isinstance(read, EvalLogError):
         return str(read)
+    if isinstance(read, EvalHeader):
+        return finished_message(read)
     return None
 
 
@@ -207,13 +211,23 @@ def build_cells(
                 f"{len(cell.other_logs)} other log(s) for this cell ignored: "
                 + ", ".join(Path(p).name for p in cell.other_logs)
             )
-        if not cell.in_design:
+        if not cell.in_design and (run.is_control or cell.epoch is not None):
             notes.append(
                 f"{chosen}: evaluation of task {cell.task!r} epoch {cell.epoch} is not in the "
                 "design's evaluation.matrix; reported anyway."
             )
-    _apply_jobs(design, run, layout, evidence, stdouts, jobs, cells)
-    return list(cells.values())
+    mapped_logs = {Path(p).name for paths_ in candidates.values() for p in paths_}
+    unassigned = _apply_jobs(design, run, layout, evidence, stdouts, jobs, cells, mapped_logs)
+    unmapped = [c for c in cells.values() if not c.in_design and c.status == "COMPLETED"]
+    for cell in cells.values():
+        if cell.status == "MISSING" and not cell.notes:
+            cell.notes.append(
+                "no evaluation log for this cell; some of this run's logs or jobs could not be "
+                "tied to a cell (see Notes and the rows below)"
+                if unassigned or unmapped
+                else "no evaluation log and no evaluation job found"
+            )
+    return list(cells.values()), unassigned
 
 
 def decide(
@@ -245,8 +259,13 @@ def _apply_jobs(
     stdouts: dict[str, EvalJobStdout],
     jobs: dict[str, Any],
     cells: dict[tuple[str | None, int | None], Cell],
-) -> None:
-    """Give cells without a usable log the state of their evaluation job, if one is known."""
+    mapped_logs: set[str],
+) -> list[dict[str, Any]]:
+    """Give cells without a usable log the state of their evaluation job, if one is known.
+
+    Returns the jobs that wrote no log and cannot be tied to a cell (no SLURM job name, no cell
+    folder): they are reported on their own rather than dropped."""
+    unassigned: list[dict[str, Any]] = []
     for out, folder in evidence.eval_stdout:
         scan = stdouts.get(str(out))
         job_id = training_log.job_id_from_stdout_name(out.name)
@@ -258,6 +277,16 @@ def _apply_jobs(
         elif folder_cell is not None:
             key = (folder_cell.task, None if run.is_control else folder_cell.epoch)
         else:
+            if scan is not None and not set(scan.log_names) & mapped_logs:
+                failure = scan.failure_line
+                unassigned.append(
+                    {
+                        "stdout": str(out),
+                        "job_id": job_id,
+                        "status": state_from_failure_line(failure) if failure else "NO_LOG",
+                        "failure_line": failure,
+                    }
+                )
             continue
         cell = cells.get(key)
         if cell is None:
@@ -280,6 +309,7 @@ def _apply_jobs(
             if scan and scan.failure_line:
                 cell.notes.append(scan.failure_line)
             cell.check = str(out)
+    return unassigned
 
 
 def run_entry(
@@ -301,25 +331,15 @@ def run_entry(
         stdout and layout == "A" and stdout.parent == design.directory / run.name
     )
     expected = _expected_epochs(design, run)
-    status, ft_notes = finetune_status(
-        run,
-        expected,
-        evidence,
-        failed_location,
-        job,
-        scan if not isinstance(scan, Exception) else None,
-    )
-    diverged = bool(getattr(scan, "diverged", False))
-    failure = getattr(scan, "failure_line", None) if scan is not None else None
-    if failure and status not in ("COMPLETED", "RUNNING", "PENDING"):
-        ft_notes.append(failure)
-    cells = build_cells(
+    status, ft_notes = finetune_status(run, expected, evidence, failed_location, job)
+    cells, unassigned = build_cells(
         design, run, layout, evidence, artifacts["eval"], artifacts["stdout"], lookup, notes
     )
     if status not in ("COMPLETED", "N/A"):
         for cell in cells:
             if cell.status == "MISSING":
                 cell.status = "NOT_STARTED"
+                cell.notes = []
     entry: dict[str, Any] = {
         "name": run.name,
         "type": run.type,
@@ -328,7 +348,7 @@ def run_entry(
         "training_dataset": paths.training_dataset(design, run.name),
         "finetune": {
             "status": status,
-            "diverged": diverged,
+            "diverged": False,
             "checkpoints": evidence.checkpoints,
             "expected_epochs": None if run.is_control else expected,
             "stdout": str(stdout) if stdout else None,
@@ -338,7 +358,9 @@ def run_entry(
         },
         "training": None if run.is_control else training_entry(run.name, stdout, scan, job),
         "cells": [_cell_dict(c, artifacts["eval"]) for c in _sorted_cells(cells)],
+        "unassigned_jobs": unassigned,
     }
+    refine_with_training(entry["finetune"], entry["training"])
     entry["evaluation_status"] = evaluation_summary(cells, status)
     entry["complete"] = status in ("COMPLETED", "N/A") and all(
         c.status == "COMPLETED" for c in cells if c.in_design
@@ -459,6 +481,7 @@ def merge_step_outputs(
                 if merged.get(key) is None and run["training"].get(key) is not None:
                     merged[key] = run["training"][key]
             run["training"] = merged
+            refine_with_training(run["finetune"], merged)
         for cell in run["cells"]:
             if cell["status"] != "COMPLETED" or not cell.get("log"):
                 continue

@@ -86,6 +86,13 @@ def _epoch(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def _row_epoch(row: dict[str, Any]) -> str:
+    """`-` for a control run; `?` for a fine-tuned run's evaluation whose epoch is unknown."""
+    if row["epoch"] is None and row.get("run_type") != "control":
+        return "?"
+    return _epoch(row["epoch"])
+
+
 def _metric(value: Any) -> str:
     return "-" if value is None else format_number(value)
 
@@ -175,7 +182,7 @@ def _eval_section(report: dict[str, Any]) -> list[str]:
             [
                 row["run"],
                 row["task"] or "?",
-                _epoch(row["epoch"]),
+                _row_epoch(row),
                 accuracy,
                 balanced,
                 f1,
@@ -207,7 +214,7 @@ def _regression_section(report: dict[str, Any]) -> list[str]:
             [
                 row["run"],
                 row["task"],
-                _epoch(row["epoch"]),
+                _row_epoch(row),
                 _metric(row["accuracy"]),
                 _metric(reg.get("mae")),
                 _metric(reg.get("rmse")),

@@ -48,6 +48,7 @@ def _eval_row(run: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     accuracy = result.get("accuracy")
     return {
         "run": run["name"],
+        "run_type": run["type"],
         "task": cell.get("task"),
         "epoch": cell.get("epoch"),
         "status": cell["status"],
@@ -117,13 +118,23 @@ def _incomplete_rows(runs: list[dict[str, Any]], experiment_dir: Path) -> list[d
             check = cell.get("check")
             if check:
                 notes.append(f"Check {_check_hint(check, experiment_dir)}")
-            elif cell["status"] == "MISSING":
-                notes.append("no evaluation log and no evaluation job found")
             rows.append(
                 {
                     "run": run["name"],
                     "stage": f"Evaluation: {cell.get('task')}{epoch}",
                     "status": cell["status"],
+                    "notes": notes,
+                }
+            )
+        for job in run.get("unassigned_jobs") or []:
+            notes = [job["failure_line"]] if job.get("failure_line") else []
+            notes.append("no log and no SLURM job name to tell which evaluation this job ran")
+            notes.append(f"Check {_check_hint(job['stdout'], experiment_dir)}")
+            rows.append(
+                {
+                    "run": run["name"],
+                    "stage": "Evaluation: cell unknown",
+                    "status": job["status"],
                     "notes": notes,
                 }
             )

@@ -76,9 +76,9 @@ def finetune_status(
     evidence: RunEvidence,
     failed_stdout_location: bool,
     job: Any | None,
-    scan: Any | None,
 ) -> tuple[str, list[str]]:
-    """Fine-tuning status of a run and the notes that explain it."""
+    """Fine-tuning status of a run from SLURM and the files on disk, and the notes that explain
+    it. What the training stdout says is applied afterwards by `refine_with_training`."""
     if run.is_control:
         return "N/A", []
     notes: list[str] = []
@@ -98,26 +98,39 @@ def finetune_status(
         if state != "COMPLETED" and all_there:
             notes.append(f"sacct says {state} but all {len(have)} checkpoints are on disk")
         return state, notes
-    failure = getattr(scan, "failure_line", None) if scan is not None else None
-    if all_there and not failure:
+    if all_there:
         return "COMPLETED", notes
     if not have and not evidence.training_stdout:
         return "NOT_STARTED", notes
-    if all_there and failure:
-        notes.append("all checkpoints are on disk but the stdout ends in an error")
-        return "COMPLETED", notes
     if have and expected_epochs:
         notes.append(f"{len(have)} of {expected_epochs} epochs checkpointed")
-    if failure:
-        return state_from_failure_line(failure), notes
     if failed_stdout_location or have:
-        if scan is not None:
+        return "FAILED", notes
+    return "UNKNOWN", notes
+
+
+def refine_with_training(finetune: dict[str, Any], training: dict[str, Any] | None) -> None:
+    """Apply what the training stdout says (see extract_loss.py) to a run's fine-tuning entry,
+    in place: the diverged flag, the state its failure line implies when SLURM could not say,
+    and the failure line itself as a note."""
+    if not training:
+        return
+    notes = finetune["notes"]
+    failure = training.get("failure_line")
+    finetune["diverged"] = bool(training.get("diverged"))
+    if not finetune.get("job"):
+        status = finetune["status"]
+        if status == "COMPLETED" and failure:
+            notes.append("all checkpoints are on disk but the stdout ends in an error")
+        elif status in ("FAILED", "UNKNOWN") and failure:
+            finetune["status"] = state_from_failure_line(failure)
+        elif status == "FAILED" and "updates" in training:
             notes.append(
                 "no error in the stdout: the job was killed without a message, or is still "
                 "running (no SLURM accounting to tell)"
             )
-        return "FAILED", notes
-    return "UNKNOWN", notes
+    if failure and finetune["status"] not in ("COMPLETED", "RUNNING", "PENDING"):
+        notes.append(failure)
 
 
 def state_from_failure_line(line: str) -> str:
@@ -213,11 +226,14 @@ def stdout_links(stdouts: list[EvalJobStdout]) -> dict[str, EvalJobStdout]:
 def evaluation_summary(cells: list[Cell], finetune: str) -> str:
     """The Run Status table's Evaluation column for one run."""
     expected = [c for c in cells if c.in_design]
+    unmapped = sum(1 for c in cells if not c.in_design and c.status == "COMPLETED")
     if not expected:
-        return "N/A"
+        return f"N/A ({unmapped} outside the design)" if unmapped else "N/A"
     done = sum(1 for c in expected if c.status == "COMPLETED")
     if done == len(expected):
         return "COMPLETED"
+    if unmapped:
+        return f"PARTIAL ({done}/{len(expected)}, {unmapped} unmapped)"
     active = [c.status for c in expected if c.status in ACTIVE_STATES]
     if active and done == 0:
         return "RUNNING" if "RUNNING" in active else "PENDING"
