@@ -752,6 +752,7 @@ def test_when_done_waits_for_running_and_pending_jobs(
     assert json.loads(printed)["summary"] == str(exp / "summary.md")
     markdown = (exp / "summary.md").read_text()
     incomplete = {(r["Run"], r["Stage"]): r for r in md_table(markdown, "Incomplete Runs")}
+    assert (run_name, f"Evaluation: {TASK} epoch 0") in incomplete, markdown
     cancelled = incomplete[(run_name, f"Evaluation: {TASK} epoch 0")]
     assert cancelled["Status"] == "CANCELLED"
     assert cancelled["Notes"].endswith(f"Check {run_name}/eval/slurm-{evaluation}.out")
