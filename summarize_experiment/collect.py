@@ -94,8 +94,13 @@ def training_entry(run: str, stdout: Path | None, scan: Any, job: Any | None) ->
     entry: dict[str, Any] = {"run": run, "stdout": str(stdout) if stdout else None}
     if stdout is None:
         entry["warning"] = "no training stdout (slurm-*.out) found; loss is N/A"
+    elif isinstance(scan, PermissionError):
+        entry["warning"] = (
+            f"{stdout}: cannot be read (permission denied); check the file's permissions"
+        )
     elif isinstance(scan, Exception):
-        entry["warning"] = f"{stdout}: cannot be read ({scan})"
+        reason = getattr(scan, "strerror", None) or scan
+        entry["warning"] = f"{stdout}: cannot be read ({reason}); loss is N/A"
     elif scan is not None:
         entry.update(scan.to_dict())
         if scan.final is None:

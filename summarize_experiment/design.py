@@ -94,13 +94,26 @@ def load_design(experiment_dir: Path) -> ExperimentDesign:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        where = _yaml_error_location(exc, text)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise DesignError(
             f"{source}: not valid YAML{where}: {problem}. Fix the file and run again."
         ) from exc
     return parse_design(data, experiment_dir, source)
+
+
+def _yaml_error_location(exc: yaml.YAMLError, text: str) -> str:
+    """' at line L, column C' for a YAML error: from its mark, or (a bad byte, which PyYAML
+    reports by character position) from the position in the text."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f" at line {mark.line + 1}, column {mark.column + 1}"
+    position = getattr(exc, "position", None)
+    if isinstance(position, int):
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        return f" at line {line}, column {column}"
+    return ""
 
 
 def _mapping(value: Any) -> dict[str, Any]:

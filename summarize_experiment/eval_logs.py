@@ -73,7 +73,10 @@ def _explain(path: Path, exc: BaseException) -> str:
     except OSError:
         size = None
     if size == 0:
-        return f"{path}: is empty (0 bytes); the evaluation job probably died before writing it."
+        return (
+            f"{path}: is empty (0 bytes); the evaluation job probably died before writing it. "
+            "Re-run the evaluation or remove the file."
+        )
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return (
         f"{path}: not a readable inspect-ai log ({type(exc).__name__}: {detail[:200]}); "

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomically
+from .atomic import write_all_atomically
 from .collect import collect
 from .design import DesignError
 from .jsonio import dumps
@@ -40,10 +40,13 @@ def log_collected(log: ProcessLog, collected: dict[str, Any]) -> list[str]:
         "PARSE_STATUS",
         "SLURM accounting",
         f"{slurm['jobs_asked']} job ids from slurm-*.out file names",
-        f"source {slurm['source']}, {slurm['jobs_found']} jobs known"
+        (
+            f"source {slurm['source']}, {slurm['jobs_found']} jobs known"
+            + (f"; {slurm['error']}" if slurm["error"] else "")
+        )
         if slurm["available"]
         else f"not available: {slurm['error']}",
-        "INFO" if slurm["available"] or not slurm["jobs_asked"] else "WARNING",
+        "WARNING" if slurm["jobs_asked"] and slurm["error"] else "INFO",
     )
     for run in collected["runs"]:
         finetune = run["finetune"]
@@ -129,35 +132,61 @@ def summarize(
     sacct_timeout_s: float | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Run the pipeline; returns (exit code, the JSON result printed by scripts/summarize.py)."""
+    """Run the pipeline; returns (exit code, the JSON result printed by scripts/summarize.py).
+
+    Exit 2 when no summary could be made (no usable design, or an unexpected failure); the
+    previous summary.md and summary.json are then left exactly as they were."""
     started = timestamp()
     log = ProcessLog()
     experiment_dir = experiment_dir.resolve()
     try:
-        collected = collect(
-            experiment_dir,
-            jobs=jobs,
-            use_sacct=use_sacct,
-            sacct_timeout_s=sacct_timeout_s,
-            on_progress=on_progress,
+        return _summarize(
+            experiment_dir, log, started, jobs, use_sacct, sacct_timeout_s, on_progress
         )
     except DesignError as exc:
         log.add(
             "DISCOVER_EXPERIMENT", str(experiment_dir), "experiment_summary.yaml", str(exc), "ERROR"
         )
-        log.add("COMPLETE", str(experiment_dir), "no summary written", "failed", "ERROR")
-        log_path = _append_log_safely(log, experiment_dir, started)
-        return 2, {
-            "status": "error",
-            "message": str(exc),
-            "summary": None,
-            "log": str(log_path) if log_path else None,
-        }
+        message = str(exc)
+    except Exception as exc:
+        message = (
+            f"{experiment_dir}: the summary could not be made ({type(exc).__name__}: {exc}); "
+            "the previous summary.md, if any, is unchanged. Please report this with the log."
+        )
+    log.add("COMPLETE", str(experiment_dir), "no summary written", message, "ERROR")
+    log_path = _append_log_safely(log, experiment_dir, started)
+    return 2, {
+        "status": "error",
+        "message": message,
+        "summary": None,
+        "log": str(log_path) if log_path else None,
+    }
+
+
+def _summarize(
+    experiment_dir: Path,
+    log: ProcessLog,
+    started: str,
+    jobs: int,
+    use_sacct: bool,
+    sacct_timeout_s: float | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> tuple[int, dict[str, Any]]:
+    collected = collect(
+        experiment_dir,
+        jobs=jobs,
+        use_sacct=use_sacct,
+        sacct_timeout_s=sacct_timeout_s,
+        on_progress=on_progress,
+    )
     warnings = log_collected(log, collected)
     report = build_report(collected, started)
-    markdown = render_markdown(report)
-    summary_md = write_atomically(experiment_dir / SUMMARY_MD, markdown)
-    summary_json = write_atomically(experiment_dir / SUMMARY_JSON, dumps(report, indent=2) + "\n")
+    summary_md, summary_json = write_all_atomically(
+        {
+            experiment_dir / SUMMARY_MD: render_markdown(report),
+            experiment_dir / SUMMARY_JSON: dumps(report, indent=2) + "\n",
+        }
+    )
     log.add(
         "GENERATE_SUMMARY",
         str(summary_md),
@@ -177,13 +206,13 @@ def summarize(
         f"{counts}",
         f"{report['complete_runs']}/{report['total_runs']} runs complete, {len(warnings)} warnings",
     )
-    log_path = log.append_to(experiment_dir, started)
+    log_path = _append_log_safely(log, experiment_dir, started)
     return 0, {
         "status": "success" if not warnings else "partial",
         "experiment": collected["experiment"]["name"],
         "summary": str(summary_md),
         "summary_json": str(summary_json),
-        "log": str(log_path),
+        "log": str(log_path) if log_path else None,
         "counts": counts,
         "best": report["best"],
         "warnings": warnings,

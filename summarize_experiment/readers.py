@@ -1,17 +1,25 @@
-"""Read many artifacts at once, in a process pool sized to the cores (or in-process for one job).
+"""Read many artifacts at once: ``jobs`` processes, the parent being one of them.
 
-The heavy imports (inspect-ai, scikit-learn) happen once in the parent before the pool forks,
-so workers start warm.
+With ``jobs`` = N > 1 the parent forks N - 1 workers and reads too, so N processes share the
+work (not N workers beside an idle parent: one process fewer holding inspect-ai and
+scikit-learn in memory). Before forking, the parent imports inspect-ai's log API (scikit-learn
+comes with ``eval_logs``) and freezes its objects out of the garbage collector, so workers start
+warm and share the parent's pages instead of copying them. Work goes out largest file first
+(longest-processing-time order: the big training stdouts and logs start first, the small job
+stdouts fill the end), a few items ahead per worker, and each result is recorded (and the
+progress callback called) as soon as it is done. Every log is opened by one process only, once.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import re
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +85,23 @@ def _size(path: str) -> int:
         return 0
 
 
+AHEAD_PER_WORKER = 4
+"""Items queued per worker beyond the one it is reading, so it never waits for the parent."""
+
+
+def _warm_imports(items: list[tuple[str, str, bool]]) -> None:
+    """Import, once before forking, what the workers will need (inspect-ai's log API)."""
+    if any(kind == "eval" for kind, _, _ in items):
+        import inspect_ai.log  # noqa: F401
+
+
+def _fork_context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context(
+        "fork" if "fork" in methods and sys.platform != "win32" else None
+    )
+
+
 def read_artifacts(
     eval_paths: Iterable[Path],
     training_paths: Iterable[Path],
@@ -86,24 +111,65 @@ def read_artifacts(
     jobs: int,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Read every artifact; returns {'eval': {path: ...}, 'train': {...}, 'stdout': {...}}."""
-    items = [("eval", str(p), full_eval) for p in eval_paths]
-    items += [("train", str(p), False) for p in training_paths]
-    items += [("stdout", str(p), False) for p in stdout_paths]
-    items.sort(key=lambda item: _size(item[1]), reverse=True)
-    out: dict[str, dict[str, Any]] = {"eval": {}, "train": {}, "stdout": {}}
+    """Read every artifact; returns {'eval': {path: ...}, 'train': {...}, 'stdout': {...}}.
+
+    ``jobs`` processes read (the parent and ``jobs - 1`` forked workers); ``on_progress(done,
+    total)`` is called in the parent after each artifact. The result does not depend on ``jobs``.
+    """
+    given = [("eval", str(p), full_eval) for p in eval_paths]
+    given += [("train", str(p), False) for p in training_paths]
+    given += [("stdout", str(p), False) for p in stdout_paths]
+    items = sorted(dict.fromkeys(given), key=lambda item: _size(item[1]), reverse=True)
+    values: dict[tuple[str, str], Any] = {}
     total = len(items)
-    if jobs <= 1 or total <= 1:
-        results: Iterable[tuple[str, str, Any]] = map(_read_one, items)
-        for done, (kind, path, value) in enumerate(results, 1):
-            out[kind][path] = value
-            if on_progress:
-                on_progress(done, total)
-        return out
-    context = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=context) as pool:
-        for done, (kind, path, value) in enumerate(pool.map(_read_one, items, chunksize=1), 1):
-            out[kind][path] = value
-            if on_progress:
-                on_progress(done, total)
+
+    def record(result: tuple[str, str, Any]) -> None:
+        kind, path, value = result
+        values[kind, path] = value
+        if on_progress:
+            on_progress(len(values), total)
+
+    workers = min(jobs, total) - 1
+    if workers < 1:
+        for item in items:
+            record(_read_one(item))
+    else:
+        _read_in_pool(items, workers, record)
+    out: dict[str, dict[str, Any]] = {"eval": {}, "train": {}, "stdout": {}}
+    for kind, path, _ in given:  # in the order given, whatever the order of completion
+        out[kind][path] = values[kind, path]
     return out
+
+
+def _read_in_pool(
+    items: list[tuple[str, str, bool]],
+    workers: int,
+    record: Callable[[tuple[str, str, Any]], None],
+) -> None:
+    """Read ``items`` (in that order) in the parent and ``workers`` forked processes."""
+    _warm_imports(items)
+    pending = deque(items)
+    in_flight: set[Future] = set()
+    gc.collect()
+    gc.freeze()  # forked workers' collections then leave the parent's objects (and pages) alone
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_fork_context())
+    try:
+
+        def top_up() -> None:
+            while pending and len(in_flight) < workers * (1 + AHEAD_PER_WORKER):
+                in_flight.add(pool.submit(_read_one, pending.popleft()))
+
+        top_up()  # the workers are forked here, before the parent reads anything
+        while pending or in_flight:
+            finished = [future for future in in_flight if future.done()]
+            for future in finished:
+                in_flight.discard(future)
+                record(future.result())
+            top_up()
+            if pending:
+                record(_read_one(pending.popleft()))
+            elif in_flight:
+                wait(in_flight, return_when=FIRST_COMPLETED)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        gc.unfreeze()

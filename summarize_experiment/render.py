@@ -314,14 +314,16 @@ def _datasets_section(report: dict[str, Any]) -> list[str]:
 def _notes_section(report: dict[str, Any]) -> list[str]:
     notes = list(report["notes"])
     slurm = report.get("slurm") or {}
-    if slurm and not slurm.get("available") and slurm.get("error"):
-        error = slurm["error"]
-        if len(error) > SLURM_ERROR_CHARS:
-            error = error[:SLURM_ERROR_CHARS].rstrip() + "…"
+    error = slurm.get("error") if slurm else None
+    if error and len(error) > SLURM_ERROR_CHARS:
+        error = error[:SLURM_ERROR_CHARS].rstrip() + "…"
+    if error and not slurm.get("available"):
         notes.append(
             f"SLURM accounting not used: {error}. Job states come from the "
             "files on disk; durations from the progress bar where shown."
         )
+    elif error:
+        notes.append(f"SLURM: {error}. Nothing was guessed from what could not be read.")
     if not notes:
         return []
     return ["## Notes", "", *[f"- {cell_text(n)}" for n in notes], ""]
