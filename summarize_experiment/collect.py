@@ -60,7 +60,11 @@ def discover(design: ExperimentDesign, layout: str) -> dict[str, RunEvidence]:
     for run in design.runs:
         logs: list[tuple[Path, Path]] = []
         stdouts: list[tuple[Path, Path]] = []
+        checked = [paths.run_dir(design, run.name), paths.run_dir(design, run.name) / "eval"]
+        if not run.is_control:
+            checked.append(paths.checkpoint_root(design, run.name, layout))
         for folder in paths.eval_folders(design, run.name, layout):
+            checked += [folder, folder / "logs"]
             logs += [(log, folder) for log in paths.eval_log_files(folder)]
             stdouts += [(out, folder) for out in paths.eval_stdout_files(folder)]
         found[run.name] = RunEvidence(
@@ -70,6 +74,7 @@ def discover(design: ExperimentDesign, layout: str) -> dict[str, RunEvidence]:
             else paths.training_stdout_files(design, run.name, layout),
             eval_logs=logs,
             eval_stdout=stdouts,
+            unreadable=[p for p in map(paths.listing_problem, filter(None, checked)) if p],
         )
     return found
 
@@ -147,7 +152,7 @@ def _failed_status(read: Any) -> str:
     header = header_of(read)
     if header is None:
         return "ERROR"
-    return {"cancelled": "CANCELLED", "started": "RUNNING"}.get(header.log_status, "FAILED")
+    return {"cancelled": "CANCELLED", "started": "UNFINISHED"}.get(header.log_status, "FAILED")
 
 
 def build_cells(
@@ -212,9 +217,16 @@ def build_cells(
                 cell.notes.append(message)
             cell.check = chosen
         if cell.other_logs:
-            cell.notes.append(
-                f"{len(cell.other_logs)} other log(s) for this cell ignored: "
-                + ", ".join(Path(p).name for p in cell.other_logs)
+            notes.append(
+                f"{chosen}: the latest successful log of {run.name} {cell.task} epoch "
+                f"{_epoch_text(cell.epoch)}; {len(cell.other_logs)} other log(s) for this "
+                "evaluation ignored: " + ", ".join(Path(p).name for p in cell.other_logs)
+            )
+        errored = getattr(read, "errored_samples", 0)
+        if errored:
+            notes.append(
+                f"{chosen}: {errored} of {errored + (read.scored_samples or 0)} samples errored; "
+                "they are not counted in the metrics (as in inspect's own accuracy)"
             )
         if not cell.in_design and (run.is_control or cell.epoch is not None):
             notes.append(
@@ -226,13 +238,20 @@ def build_cells(
     unmapped = [c for c in cells.values() if not c.in_design and c.status == "COMPLETED"]
     for cell in cells.values():
         if cell.status == "MISSING" and not cell.notes:
-            cell.notes.append(
-                "no evaluation log for this cell; some of this run's logs or jobs could not be "
-                "tied to a cell (see Notes and the rows below)"
-                if unassigned or unmapped
-                else "no evaluation log and no evaluation job found"
-            )
+            if evidence.unreadable:
+                cell.notes.extend(evidence.unreadable)
+            elif unassigned or unmapped:
+                cell.notes.append(
+                    "no evaluation log for this cell; some of this run's logs or jobs could not "
+                    "be tied to a cell (see Notes and the rows below)"
+                )
+            else:
+                cell.notes.append("no evaluation log and no evaluation job found")
     return list(cells.values()), unassigned
+
+
+def _epoch_text(epoch: int | None) -> str:
+    return "-" if epoch is None else str(epoch)
 
 
 def decide(
@@ -301,20 +320,31 @@ def _apply_jobs(
             or int(job_id.split("_")[0]) >= int(str(cell.job.get("job_id", "0")).split("_")[0])
         ):
             cell.job = job.to_dict()
-        if cell.status in ("MISSING",):
-            state = getattr(job, "state", None)
-            if state and state != "COMPLETED":
-                cell.status = state
-            elif state == "COMPLETED":
-                cell.status = "NO_LOG"
-                cell.notes.append("the job COMPLETED but wrote no log in logs/")
-            else:
-                failure = scan.failure_line if scan else None
-                cell.status = state_from_failure_line(failure) if failure else "NO_LOG"
-            if scan and scan.failure_line:
-                cell.notes.append(scan.failure_line)
-            cell.check = str(out)
+        if cell.status in ("MISSING", "UNFINISHED"):
+            _job_decides(cell, job, scan, out)
     return unassigned
+
+
+def _job_decides(cell: Cell, job: Any | None, scan: EvalJobStdout | None, out: Path) -> None:
+    """A cell with no log, or an unfinished one, takes its evaluation job's end: the SLURM
+    state, else the state its stdout's failure line implies."""
+    state = getattr(job, "state", None)
+    failure = scan.failure_line if scan else None
+    if cell.status == "UNFINISHED":
+        if state and state != "COMPLETED":
+            cell.status = state
+        elif failure:
+            cell.status = state_from_failure_line(failure)
+    elif state and state != "COMPLETED":
+        cell.status = state
+    elif state == "COMPLETED":
+        cell.status = "NO_LOG"
+        cell.notes.append("the job COMPLETED but wrote no log in logs/")
+    else:
+        cell.status = state_from_failure_line(failure) if failure else "NO_LOG"
+    if failure:
+        cell.notes.append(failure)
+    cell.check = str(out)
 
 
 def run_entry(
@@ -327,6 +357,7 @@ def run_entry(
     notes: list[str],
 ) -> dict[str, Any]:
     """Everything about one run: design, fine-tuning, training results and evaluation cells."""
+    notes.extend(evidence.unreadable)
     jobs = getattr(lookup, "jobs", {}) or {}
     stdout = training_log.pick_latest_stdout(evidence.training_stdout)
     job_id = training_log.job_id_from_stdout_name(stdout.name) if stdout else None

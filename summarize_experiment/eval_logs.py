@@ -48,6 +48,8 @@ class EvalRead:
     regression: dict[str, Any] | None = None
     intervals: dict[str, Any] = field(default_factory=dict)
     label_counts: dict[str, int] | None = None
+    scored_samples: int | None = None
+    errored_samples: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,8 +149,12 @@ def read_header(path: Path) -> EvalHeader:
     )
 
 
-def read_targets_and_answers(path: Path, score_name: str | None) -> tuple[list[str], list[Any]]:
-    """Each sample's target and the answer its scorer extracted, from `summaries.json`."""
+def read_targets_and_answers(
+    path: Path, score_name: str | None
+) -> tuple[list[str], list[Any], int]:
+    """Each scored sample's target and the answer its scorer extracted, from `summaries.json`,
+    and the number of samples that errored (no score: inspect leaves them out of its metrics,
+    and so do we)."""
     log_api = _import_log_api()
     try:
         summaries = log_api.read_eval_log_sample_summaries(str(path))
@@ -156,14 +162,18 @@ def read_targets_and_answers(path: Path, score_name: str | None) -> tuple[list[s
         raise EvalLogError(_explain(path, exc)) from exc
     targets: list[str] = []
     answers: list[Any] = []
+    errored = 0
     for summary in summaries:
         scores = summary.scores or {}
         score = scores.get(score_name) if score_name else None
         if score is None and scores:
             score = next(iter(scores.values()))
+        if score is None or getattr(summary, "error", None):
+            errored += 1
+            continue
         targets.append(_target_text(summary.target))
-        answers.append(None if score is None else score.answer)
-    return targets, answers
+        answers.append(score.answer)
+    return targets, answers, errored
 
 
 def finished_message(header: EvalHeader) -> str | None:
@@ -205,10 +215,17 @@ def read_eval(path: Path, *, with_intervals: bool = True) -> EvalRead:
     if not_finished:
         return EvalRead(path=str(path), ok=False, message=not_finished, header=header)
     try:
-        targets, answers = read_targets_and_answers(path, header.scorer)
+        targets, answers, errored = read_targets_and_answers(path, header.scorer)
     except EvalLogError as exc:
         return EvalRead(path=str(path), ok=False, message=str(exc), header=header)
-    read = EvalRead(path=str(path), ok=True, header=header, kind=classify_task(targets))
+    read = EvalRead(
+        path=str(path),
+        ok=True,
+        header=header,
+        kind=classify_task(targets),
+        scored_samples=len(targets),
+        errored_samples=errored,
+    )
     if read.kind == "binary":
         read.binary = metrics.binary_metrics(targets, answers)
         read.label_counts = label_counts(targets)
@@ -228,9 +245,9 @@ def _intervals(read: EvalRead, targets: list[str], answers: list[Any]) -> dict[s
             matrix["tp"] + matrix["tn"], read.binary["samples"]
         )
         intervals["balanced_accuracy"] = metrics.balanced_accuracy_interval(targets, answers)
-    elif header and header.accuracy is not None and header.samples:
-        correct = round(header.accuracy * header.samples)
-        intervals["accuracy"] = metrics.wilson_interval(correct, header.samples)
+    elif header and header.accuracy is not None and read.scored_samples:
+        correct = round(header.accuracy * read.scored_samples)
+        intervals["accuracy"] = metrics.wilson_interval(correct, read.scored_samples)
     return {k: (list(v) if v else None) for k, v in intervals.items()}
 
 
@@ -258,6 +275,8 @@ def eval_log_output(read: EvalRead) -> dict[str, Any]:
             }
         )
     if read.ok:
+        out["samples"] = read.scored_samples
+        out["errored_samples"] = read.errored_samples
         out["kind"] = read.kind
         out["accuracy_ci"] = read.intervals.get("accuracy")
         out["regression"] = read.regression
@@ -297,6 +316,7 @@ def cell_result(eval_doc: dict[str, Any], binary_doc: dict[str, Any] | None) -> 
         "balanced_accuracy_ci": binary.get("balanced_accuracy_ci") if binary else None,
         "f1": binary.get("f1") if binary else None,
         "samples": eval_doc.get("samples"),
+        "errored_samples": eval_doc.get("errored_samples") or 0,
         "scorer": eval_doc.get("scorer"),
         "model": eval_doc.get("model"),
         "kind": eval_doc.get("kind"),

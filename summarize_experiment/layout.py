@@ -12,6 +12,7 @@ Only fixed-depth globs are used, so symlink loops under the experiment cannot tr
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,4 +176,21 @@ def task_from_log_name(name: str, tasks: list[str]) -> str | None:
     for task in tasks:
         if middle in (task, task.replace("_", "-")):
             return task
+    return None
+
+
+def listing_problem(folder: Path) -> str | None:
+    """Why a folder that exists cannot be listed (permissions), or None."""
+    try:
+        if not folder.is_dir():
+            return None
+        with os.scandir(folder) as entries:
+            next(entries, None)
+    except PermissionError:
+        return (
+            f"{folder}: cannot be listed (permission denied), so what it holds is unknown; "
+            "check the folder's permissions"
+        )
+    except OSError as exc:
+        return f"{folder}: cannot be listed ({exc.strerror or exc})"
     return None

@@ -119,7 +119,7 @@ def log_collected(log: ProcessLog, collected: dict[str, Any]) -> list[str]:
                 )
                 warnings.append(f"{where}: {cell['status']}: {reason}")
     for note in collected["notes"]:
-        log.add("EXTRACT_ACCURACY", "epoch mapping", "evaluation logs", note, "WARNING")
+        log.add("EXTRACT_ACCURACY", "evaluation logs", "evaluation logs", note, "WARNING")
         warnings.append(note)
     return warnings
 

@@ -27,6 +27,8 @@ from typing import Any
 from . import eval_logs, training_log
 
 LOG_NAME = re.compile(rb"([\w.+:=-]+\.(?:eval|json))\b")
+# inspect prints `Log: logs/<file>.eval` at the end of an evaluation; the name may hold spaces
+LOG_LINE = re.compile(rb"^\s*Log:\s*([^\r\n]+?\.(?:eval|json))\s*$", re.MULTILINE)
 MODEL_NAME = re.compile(rb"hf/([\w.+-]+)")
 EVAL_STDOUT_READ_LIMIT = 8 << 20  # eval job stdout is a few KB; 8 MiB bounds a runaway file
 
@@ -51,7 +53,8 @@ def scan_eval_stdout(path: Path) -> EvalJobStdout:
             data = handle.read(EVAL_STDOUT_READ_LIMIT)
     except OSError as exc:
         return EvalJobStdout(str(path), job_id, [], [], None, f"{path}: cannot be read ({exc})")
-    names = list(dict.fromkeys(m.decode("utf-8", "replace") for m in LOG_NAME.findall(data)))
+    found = LOG_LINE.findall(data) + LOG_NAME.findall(data)
+    names = list(dict.fromkeys(m.decode("utf-8", "replace") for m in found))
     models = list(dict.fromkeys(m.decode("utf-8", "replace") for m in MODEL_NAME.findall(data)))
     failure = training_log.scan_training_chunks([data]).failure_line
     return EvalJobStdout(str(path), job_id, [n.rsplit("/", 1)[-1] for n in names], models, failure)

@@ -93,6 +93,13 @@ def _row_epoch(row: dict[str, Any]) -> str:
     return _epoch(row["epoch"])
 
 
+def _samples(row: dict[str, Any]) -> str:
+    """Samples behind the metrics, and how many more errored (left out, as inspect does)."""
+    text = _metric(row["samples"])
+    errored = row.get("errored_samples") or 0
+    return f"{text} (+{errored} errored)" if errored else text
+
+
 def _metric(value: Any) -> str:
     return "-" if value is None else format_number(value)
 
@@ -157,7 +164,8 @@ def _training_section(report: dict[str, Any]) -> list[str]:
     ]
     for row in rows:
         if row.get("warning"):
-            lines.append(f"- {row['run']}: {row['warning']}")
+            warning = " ".join(str(row["warning"]).split())
+            lines.append(f"- {cell_text(row['run'])}: {warning}")
     return [*lines, ""]
 
 
@@ -175,7 +183,7 @@ def _eval_section(report: dict[str, Any]) -> list[str]:
             balanced = _with_ci(row["balanced_accuracy"], row.get("balanced_accuracy_ci"))
             f1 = _metric(row["f1"])
             sat = "✓" if row["saturated"] else ""
-            samples = _metric(row["samples"])
+            samples = _samples(row)
         else:
             accuracy, balanced, f1, sat, samples = "ERROR", "-", "-", "", "-"
         body.append(
@@ -220,11 +228,11 @@ def _regression_section(report: dict[str, Any]) -> list[str]:
                 _metric(reg.get("rmse")),
                 _metric(reg.get("r2")),
                 _metric(reg.get("parse_rate")),
-                _metric(row["samples"]),
+                _samples(row),
             ]
         )
         epoch = "" if row["epoch"] is None else f" epoch {row['epoch']}"
-        where = f"{row['run']} {row['task']}{epoch}"
+        where = f"{cell_text(row['run'])} {cell_text(row['task'])}{epoch}"
         if reg.get("parse_rate") is not None and reg["parse_rate"] < 1.0:
             flags.append(
                 f"- {where}: only {format_number(reg['parse_rate'] * 100, 3)}% of answers "
@@ -252,12 +260,16 @@ def _best_lines(report: dict[str, Any]) -> list[str]:
         epoch = f" (epoch {best['epoch']})" if best["epoch"] is not None else ""
         value = best["value"]
         shown = format_number(value) if best["metric"] == "RMSE" else _percent(value)
-        task = f" on {best['task']}" if len(report["best"]) > 1 else ""
-        line = f"**Best performing{task}:** {best['run']}{epoch} with {shown} {best['metric']}"
+        task = f" on {cell_text(best['task'])}" if len(report["best"]) > 1 else ""
+        run = cell_text(best["run"])
+        line = f"**Best performing{task}:** {run}{epoch} with {shown} {best['metric']}"
         runner = best.get("runner_up")
         if runner and best.get("clearly_better") is False:
             r_epoch = f" epoch {runner['epoch']}" if runner["epoch"] is not None else ""
-            line += f" — not clearly better than {runner['run']}{r_epoch} (95% intervals overlap)"
+            line += (
+                f" — not clearly better than {cell_text(runner['run'])}{r_epoch} "
+                "(95% intervals overlap)"
+            )
         lines += [line, ""]
     if not lines and report["evaluations"]:
         lines = ["**Best performing:** none (no evaluation produced a usable result)", ""]

@@ -58,6 +58,7 @@ def _eval_row(run: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
         "balanced_accuracy_ci": result.get("balanced_accuracy_ci"),
         "f1": result.get("f1"),
         "samples": result.get("samples"),
+        "errored_samples": result.get("errored_samples") or 0,
         "kind": result.get("kind"),
         "saturated": accuracy is not None and accuracy >= SATURATED,
         "regression": result.get("regression"),

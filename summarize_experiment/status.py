@@ -45,6 +45,7 @@ class RunEvidence:
     training_stdout: list[Path]
     eval_logs: list[tuple[Path, Path]]  # (log, the eval folder it sits in)
     eval_stdout: list[tuple[Path, Path]]
+    unreadable: list[str] = field(default_factory=list)
 
 
 @dataclass
