@@ -167,7 +167,7 @@ def build_cells(
 ) -> list[Cell]:
     """Assign each log and job to its (task, epoch) cell and decide each cell's status."""
     cells = {c.key(): c for c in expected_cells(design, run)}
-    candidates: dict[tuple[str | None, int | None], list[str]] = {}
+    candidates: dict[tuple[Any, ...], list[str]] = {}
     jobs = getattr(lookup, "jobs", {}) or {}
     links = stdout_links([stdouts[str(p)] for p, _ in evidence.eval_stdout if str(p) in stdouts])
     for log, folder in evidence.eval_logs:
@@ -197,7 +197,8 @@ def build_cells(
                     "task_args.epoch, no model path or model name with an epoch); not counted "
                     "in any epoch."
                 )
-        key = (task, epoch)
+        unmapped = epoch is None and not run.is_control
+        key = (task, None, str(log)) if unmapped else (task, epoch)
         candidates.setdefault(key, []).append(str(log))
         cell = cells.setdefault(key, Cell(task, epoch, False))
         cell.epoch_source = cell.epoch_source or source

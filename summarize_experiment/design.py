@@ -275,6 +275,21 @@ def _parse_matrix(
     return rows
 
 
+def _within_training(row: MatrixRow, epochs: int, source: Path, problems: list[str]) -> MatrixRow:
+    """Drop matrix epochs a training of `epochs` epochs cannot have (they are 0-indexed)."""
+    if not row.epochs:
+        return row
+    beyond = [e for e in row.epochs if e >= epochs]
+    if not beyond:
+        return row
+    problems.append(
+        f"{source}: evaluation.matrix row of run {row.run!r} lists epoch(s) "
+        f"{', '.join(map(str, beyond))}, but controls.epochs is {epochs} (epochs are 0-indexed: "
+        f"0 to {epochs - 1}); ignored."
+    )
+    return MatrixRow(row.run, row.tasks, tuple(e for e in row.epochs if e < epochs))
+
+
 def _training_data(data: dict[str, Any]) -> str | None:
     training = _mapping(_mapping(data.get("data")).get("training"))
     path = training.get("path")
@@ -308,6 +323,8 @@ def parse_design(data: Any, experiment_dir: Path, source: Path) -> ExperimentDes
     )
     if raw_epochs is not None and epochs is None:
         problems.append(f"{source}: controls.epochs is {raw_epochs!r}, expected an integer.")
+    if epochs is not None:
+        matrix = [_within_training(row, epochs, source, problems) for row in matrix]
     return ExperimentDesign(
         name=name,
         directory=experiment_dir,
