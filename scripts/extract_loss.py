@@ -36,7 +36,8 @@ from summarize_experiment.design import DesignError, load_design
 
 def _candidates(args: argparse.Namespace) -> tuple[str | None, list[Path]]:
     if args.paths:
-        return args.run, [Path(p) for p in args.paths]
+        paths = [Path(p) for p in args.paths]
+        return args.run or layout.run_from_stdout_path(paths[0]), paths
     design = load_design(Path(args.experiment).resolve())
     if design.run(args.run) is None:
         names = ", ".join(r.name for r in design.runs)

@@ -194,3 +194,14 @@ def listing_problem(folder: Path) -> str | None:
     except OSError as exc:
         return f"{folder}: cannot be listed ({exc.strerror or exc})"
     return None
+
+
+def run_from_stdout_path(path: Path) -> str:
+    """The run a training stdout belongs to, from where it lies: `ck-out-{run}/` (layout A),
+    `{run}/artifacts/` (layout B), or `{run}/` (layout A, failed training)."""
+    parent = path.resolve().parent
+    if parent.name.startswith("ck-out-"):
+        return parent.name[len("ck-out-") :]
+    if parent.name == "artifacts":
+        return parent.parent.name
+    return parent.name

@@ -19,6 +19,11 @@ SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
 
 
+def _value(value: Any) -> str:
+    """A number for the log: as computed, or `n/a` where the metric does not apply."""
+    return "n/a" if value is None else str(value)
+
+
 def log_collected(log: ProcessLog, collected: dict[str, Any]) -> list[str]:
     """Write the PARSE_STATUS, EXTRACT_LOSS and EXTRACT_ACCURACY entries; return the warnings."""
     warnings: list[str] = []
@@ -90,9 +95,9 @@ def log_collected(log: ProcessLog, collected: dict[str, Any]) -> list[str]:
                     "EXTRACT_ACCURACY",
                     where,
                     f"{cell['log']} (epoch from {cell['epoch_source'] or 'n/a'})",
-                    f"accuracy {result.get('accuracy')}, balanced accuracy "
-                    f"{result.get('balanced_accuracy')}, f1 {result.get('f1')}, samples "
-                    f"{result.get('samples')}",
+                    f"accuracy {_value(result.get('accuracy'))}, balanced accuracy "
+                    f"{_value(result.get('balanced_accuracy'))}, f1 {_value(result.get('f1'))}, "
+                    f"samples {_value(result.get('samples'))}",
                 )
             elif cell["log"] or cell["notes"]:
                 message = "; ".join(cell["notes"]) or cell["status"]
@@ -203,7 +208,7 @@ def _summarize(
     log.add(
         "COMPLETE",
         collected["experiment"]["name"],
-        f"{counts}",
+        ", ".join(f"{key} {value}" for key, value in counts.items()),
         f"{report['complete_runs']}/{report['total_runs']} runs complete, {len(warnings)} warnings",
     )
     log_path = _append_log_safely(log, experiment_dir, started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -365,8 +366,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _incomplete_section(report)
     lines += _datasets_section(report)
     lines += _notes_section(report)
-    run_dir = "{run_dir}"
     logs = "eval/*/logs" if experiment.get("layout") == "B" else "eval/logs"
+    run_dir = shlex.quote(experiment["directory"]) + "/*"
     lines += [
         "## Next Steps",
         "",

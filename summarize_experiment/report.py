@@ -18,6 +18,7 @@ NOT_CLEARLY_BETTER = "not clearly better than"
 def _training_row(run: dict[str, Any]) -> dict[str, Any]:
     training = run.get("training") or {}
     final = training.get("final") or {}
+    # the epoch of the last loss update, as torchtune prints it (1-indexed), as the seed says
     epochs = final.get("epoch")
     return {
         "run": run["name"],

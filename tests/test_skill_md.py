@@ -1,0 +1,233 @@
+"""SKILL.md is a valid Agent Skill, its references resolve, and the bundled demo summarizes to
+what examples/demo/README.md says it holds, in the seed specification's section order."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from summarize_experiment.pipeline import summarize
+
+pytestmark = pytest.mark.xdist_group("skill_md")
+
+REPO = Path(__file__).resolve().parents[1]
+SKILL = REPO / "SKILL.md"
+README = REPO / "README.md"
+DEMO = REPO / "examples" / "demo"
+SKILL_NAME = "summarize-experiment"
+ALLOWED_KEYS = {"name", "description", "license", "compatibility", "metadata"}
+SEED_HEADINGS = [
+    "# Experiment Summary",
+    "## Run Status",
+    "## Training Results",
+    "## Evaluation Results",
+    "## Incomplete Runs",
+    "## Next Steps",
+]
+
+
+def frontmatter_and_body(text: str) -> tuple[dict, str]:
+    assert text.startswith("---\n"), "SKILL.md must start with a YAML frontmatter block"
+    end = text.index("\n---\n", 4)
+    data = yaml.safe_load(text[4:end])
+    assert isinstance(data, dict)
+    return data, text[end + len("\n---\n") :]
+
+
+def outside_code_blocks(text: str) -> list[str]:
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append(line)
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# SKILL.md as an Agent Skill
+# ---------------------------------------------------------------------------------------------
+
+
+def test_frontmatter_follows_the_agent_skills_rules() -> None:
+    data, _ = frontmatter_and_body(SKILL.read_text(encoding="utf-8"))
+    assert {"name", "description"} <= set(data), data.keys()
+    assert set(data) <= ALLOWED_KEYS, f"unexpected frontmatter keys {set(data) - ALLOWED_KEYS}"
+    name = data["name"]
+    assert isinstance(name, str) and 1 <= len(name) <= 64
+    assert re.fullmatch(r"[a-z0-9-]+", name), name
+    assert not name.startswith("-") and not name.endswith("-") and "--" not in name
+    assert name == SKILL_NAME
+    description = data["description"]
+    assert isinstance(description, str) and description.strip()
+    assert len(description) <= 1024, len(description)
+    assert "<" not in description and ">" not in description
+
+
+def test_body_is_under_500_lines() -> None:
+    _, body = frontmatter_and_body(SKILL.read_text(encoding="utf-8"))
+    assert len(body.splitlines()) < 500
+
+
+def test_every_script_skill_md_mentions_exists() -> None:
+    text = SKILL.read_text(encoding="utf-8")
+    mentioned = set(re.findall(r"(?<![\w/.-])((?:scripts|tools/inspect)/[\w./-]+\.py)\b", text))
+    assert {"scripts/summarize.py", "tools/inspect/parse_eval_log.py"} <= mentioned
+    missing = sorted(path for path in mentioned if not (REPO / path).is_file())
+    assert missing == [], f"SKILL.md names scripts that do not exist: {missing}"
+
+
+def test_make_targets_the_docs_mention_exist() -> None:
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([\w-]+):", makefile, re.MULTILINE))
+    for doc in (SKILL, README):
+        for target in re.findall(r"`make ([\w-]+)", doc.read_text(encoding="utf-8")):
+            assert target in targets, f"{doc.name} mentions `make {target}`, not in Makefile"
+    assert re.search(r"^EXPERIMENT \?= examples/demo$", makefile, re.MULTILINE)
+
+
+@pytest.mark.parametrize("doc", [SKILL, README], ids=lambda p: p.name)
+def test_relative_links_resolve(doc: Path) -> None:
+    text = "\n".join(outside_code_blocks(doc.read_text(encoding="utf-8")))
+    links = re.findall(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", text)
+    assert links, f"{doc.name} has no links"
+    for link in links:
+        if re.match(r"^[a-z][a-z0-9+.-]*:", link) or link.startswith("#"):
+            continue
+        target = (doc.parent / link.split("#", 1)[0]).resolve()
+        assert target.exists(), f"{doc.name}: link {link!r} does not resolve"
+
+
+# ---------------------------------------------------------------------------------------------
+# The bundled demo (what `make summarize` runs), summarized from a copy
+# ---------------------------------------------------------------------------------------------
+
+
+def split_row(line: str) -> list[str]:
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+
+
+def tables(text: str) -> list[list[dict[str, str]]]:
+    found: list[list[dict[str, str]]] = []
+    block: list[str] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append(line)
+            continue
+        if block:
+            rows = [split_row(row) for row in block]
+            assert len({len(r) for r in rows}) == 1, block
+            found.append([dict(zip(rows[0], r, strict=True)) for r in rows[2:]])
+            block = []
+    return found
+
+
+def table_with(text: str, column: str) -> list[dict[str, str]]:
+    matching = [t for t in tables(text) if t and column in t[0]]
+    assert len(matching) == 1, f"expected one table with a {column!r} column"
+    return matching[0]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    copy = tmp_path_factory.mktemp("demo") / "demo"
+
+    def outputs_of_earlier_runs(folder: str, names: list[str]) -> set[str]:
+        """What `make summarize` writes into the demo itself (git-ignored): not copied."""
+        if Path(folder).resolve() != DEMO.resolve():
+            return set()
+        return {"summary.md", "summary.json", "logs"} & set(names)
+
+    shutil.copytree(DEMO, copy, ignore=outputs_of_earlier_runs)
+    assert list(copy.glob("*/eval/logs/*.eval"))
+    code, result = summarize(copy, use_sacct=False)
+    assert code == 0, result
+    return copy, (copy / "summary.md").read_text(encoding="utf-8")
+
+
+def demo_readme_tables() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    readme = (DEMO / "README.md").read_text(encoding="utf-8")
+    return table_with(readme, "Final loss"), table_with(readme, "1 answered 1")
+
+
+def test_demo_summary_has_the_seed_sections_in_order(demo: tuple[Path, str]) -> None:
+    _, markdown = demo
+    headings = [line for line in outside_code_blocks(markdown) if line.startswith("#")]
+    assert headings[0] == "# Experiment Summary"
+    for heading in SEED_HEADINGS:
+        assert headings.count(heading) == 1, (heading, headings)
+    positions = [headings.index(h) for h in SEED_HEADINGS]
+    assert positions == sorted(positions), headings
+    top_level = [h for h in headings if h.startswith("## ")]
+    assert top_level[-1] == "## Next Steps"
+    assert markdown.rstrip("\n").splitlines()[-1] == "*Generated by summarize-experiment skill*"
+    assert re.search(
+        r"^\*\*Experiment:\*\* `cap_demo_lora_rank_comparison` \| \*\*Generated:\*\* \S+ \| "
+        r"\*\*Status:\*\* 2/4 complete$",
+        markdown,
+        re.MULTILINE,
+    )
+
+
+def test_demo_training_results_match_its_readme(demo: tuple[Path, str]) -> None:
+    _, markdown = demo
+    runs, _ = demo_readme_tables()
+    status = {row["Run"]: row for row in table_with(markdown, "Fine-tuning")}
+    training = {row["Run"]: row for row in table_with(markdown, "Final Loss")}
+    for run in runs:
+        name = run["Run"]
+        if run["Type"] == "control":
+            assert status[name]["Fine-tuning"] == "N/A"
+            assert name not in training
+        elif run["Training"] == "completed":
+            assert status[name]["Fine-tuning"] == "COMPLETED"
+            assert float(training[name]["Final Loss"]) == pytest.approx(
+                float(run["Final loss"]), abs=5e-4
+            )
+            assert (training[name]["Total Steps"], training[name]["Epochs"]) == ("250", "2")
+        else:
+            assert run["Training"].startswith("failed")
+            assert status[name]["Fine-tuning"] == "FAILED"
+    assert status["rank16_lr1e-5"]["Fine-tuning"] == "FAILED"
+
+
+def test_demo_evaluation_results_match_its_readme(demo: tuple[Path, str]) -> None:
+    _, markdown = demo
+    _, evaluations = demo_readme_tables()
+    binary = {(r["Run"], r["Task"], r["Epoch"]): r for r in table_with(markdown, "Bal. Acc")}
+    numeric = {(r["Run"], r["Task"], r["Epoch"]): r for r in table_with(markdown, "RMSE")}
+    assert len(binary) + len(numeric) == len(evaluations) == 9
+    for row in evaluations:
+        key = (row["Run"], row["Task"], row["Epoch"])
+        shown = binary.get(key) or numeric[key]
+        assert float(shown["Accuracy"].split(" ")[0]) == pytest.approx(float(row["Accuracy"]))
+        assert shown["Samples"] == row["Samples"]
+        if row["1 answered 1"] != "-":
+            right_1, positives = map(int, row["1 answered 1"].split(" of "))
+            right_0, negatives = map(int, row["0 answered 0"].split(" of "))
+            balanced = (right_1 / positives + right_0 / negatives) / 2
+            assert float(shown["Bal. Acc"].split(" ")[0]) == pytest.approx(balanced, abs=5e-4)
+    assert binary[("rank8_lr1e-5", "capitalization", "1")]["Accuracy"].startswith("0.91 ")
+    best = [line for line in markdown.splitlines() if line.startswith("**Best performing")]
+    assert any(
+        re.match(r"^\*\*Best performing on capitalization:\*\* rank8_lr1e-5 \(epoch 1\)", line)
+        for line in best
+    ), best
+
+
+def test_demo_incomplete_runs_match_its_readme(demo: tuple[Path, str]) -> None:
+    _, markdown = demo
+    rows = table_with(markdown, "Stage")
+    oom = [r for r in rows if r["Run"] == "rank16_lr1e-5" and r["Stage"] == "Fine-tuning"]
+    assert len(oom) == 1 and oom[0]["Status"] == "FAILED"
+    assert re.search(r"Check rank16_lr1e-5/slurm-\d+\.out", oom[0]["Notes"])
+    missing = [r for r in rows if r["Run"] == "rank8_lr1e-5"]
+    assert len(missing) == 1
+    assert "sum_digits" in missing[0]["Stage"] and "epoch 1" in missing[0]["Stage"]
+    assert missing[0]["Status"] == "MISSING"
+    assert {r["Run"] for r in rows} == {"rank8_lr1e-5", "rank16_lr1e-5"}
