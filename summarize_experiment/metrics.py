@@ -66,21 +66,7 @@ def normalize_label(value: object) -> int | None:
         pass
     if isinstance(value, bool | np.bool_):
         return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text in ("0", "1"):
-            return int(text)
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-    elif isinstance(value, numbers.Real):
-        try:
-            number = float(value)
-        except (OverflowError, ValueError):
-            return None
-    else:
-        return None
+    number = parse_number(value)
     if number == 0.0:
         return 0
     if number == 1.0:
