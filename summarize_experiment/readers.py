@@ -2,8 +2,9 @@
 
 With ``jobs`` = N > 1 the parent forks N - 1 workers and reads too, so N processes share the
 work (not N workers beside an idle parent: one process fewer holding inspect-ai and
-scikit-learn in memory). Before forking, the parent imports inspect-ai's log API (scikit-learn
-comes with ``eval_logs``) and freezes its objects out of the garbage collector, so workers start
+scikit-learn in memory). Before reading, the parent imports inspect-ai's log API
+(scikit-learn comes with ``eval_logs``) and freezes the imported heap out of the garbage
+collector (``_frozen_heap``), so collections while reading stay cheap and forked workers start
 warm and share the parent's pages instead of copying them. Work goes out largest file first
 (longest-processing-time order: the big training stdouts and logs start first, the small job
 stdouts fill the end), a few items ahead per worker, and each result is recorded (and the
@@ -18,8 +19,9 @@ import os
 import re
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,9 +95,27 @@ AHEAD_PER_WORKER = 4
 
 
 def _warm_imports(items: list[tuple[str, str, bool]]) -> None:
-    """Import, once before forking, what the workers will need (inspect-ai's log API)."""
+    """Import, before freezing and forking, what reading will need (inspect-ai's log API)."""
     if any(kind == "eval" for kind, _, _ in items):
         import inspect_ai.log  # noqa: F401
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the objects that exist now (the imported modules: inspect-ai, pydantic, scikit-learn,
+    ~200,000 objects) out of the garbage collector while the logs are read.
+
+    Reading a log makes thousands of objects, which triggers collections; each full one would
+    walk the whole imported heap again (~0.1 s). Frozen, they are skipped: a quarter less CPU
+    for a sequential read, and forked workers no longer copy the parent's pages by touching
+    them. Objects made while reading are collected as usual; everything is unfrozen after."""
+    already = gc.get_freeze_count() > 0
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not already:
+            gc.unfreeze()
 
 
 def _fork_context() -> multiprocessing.context.BaseContext:
@@ -133,11 +153,13 @@ def read_artifacts(
             on_progress(len(values), total)
 
     workers = min(jobs, total) - 1
-    if workers < 1:
-        for item in items:
-            record(_read_one(item))
-    else:
-        _read_in_pool(items, workers, record)
+    _warm_imports(items)
+    with _frozen_heap():
+        if workers < 1:
+            for item in items:
+                record(_read_one(item))
+        else:
+            _read_in_pool(items, workers, record)
     out: dict[str, dict[str, Any]] = {"eval": {}, "train": {}, "stdout": {}}
     for kind, path, _ in given:  # in the order given, whatever the order of completion
         out[kind][path] = values[kind, path]
@@ -149,12 +171,10 @@ def _read_in_pool(
     workers: int,
     record: Callable[[tuple[str, str, Any]], None],
 ) -> None:
-    """Read ``items`` (in that order) in the parent and ``workers`` forked processes."""
-    _warm_imports(items)
+    """Read ``items`` (in that order) in the parent and ``workers`` forked processes (forked
+    with the imports done and the heap frozen, so they start warm and share its pages)."""
     pending = deque(items)
     in_flight: set[Future] = set()
-    gc.collect()
-    gc.freeze()  # forked workers' collections then leave the parent's objects (and pages) alone
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_fork_context())
     try:
 
@@ -175,4 +195,3 @@ def _read_in_pool(
                 wait(in_flight, return_when=FIRST_COMPLETED)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        gc.unfreeze()
