@@ -173,10 +173,9 @@ def build_cells(
     for log, folder in evidence.eval_logs:
         read = reads.get(str(log))
         header = header_of(read)
-        folder_cell = paths.cell_folder(folder, design.tasks) if layout == "B" else None
         linked = links.get(log.name)
         job = jobs.get(linked.job_id) if linked and linked.job_id else None
-        from_job = sacct_cell(job, design, run.name, folder_cell.task if folder_cell else None)
+        folder_cell, from_job = _cell_hints(design, run, layout, folder, job)
         task = header.task if header else None
         task = (
             task
@@ -251,6 +250,15 @@ def build_cells(
     return list(cells.values()), unassigned
 
 
+def _cell_hints(
+    design: ExperimentDesign, run: RunDesign, layout: str, folder: Path, job: Any | None
+) -> tuple[paths.CellFolder | None, Any]:
+    """What the layout-B cell folder and the SLURM job name say about which cell this is."""
+    folder_cell = paths.cell_folder(folder, design.tasks) if layout == "B" else None
+    parsed = sacct_cell(job, design, run.name, folder_cell.task if folder_cell else None)
+    return folder_cell, parsed
+
+
 def _epoch_text(epoch: int | None) -> str:
     return "-" if epoch is None else str(epoch)
 
@@ -295,8 +303,7 @@ def _apply_jobs(
         scan = stdouts.get(str(out))
         job_id = training_log.job_id_from_stdout_name(out.name)
         job = jobs.get(job_id) if job_id else None
-        folder_cell = paths.cell_folder(folder, design.tasks) if layout == "B" else None
-        parsed = sacct_cell(job, design, run.name, folder_cell.task if folder_cell else None)
+        folder_cell, parsed = _cell_hints(design, run, layout, folder, job)
         if parsed is not None:
             key = (parsed.task, None if run.is_control else parsed.epoch)
         elif folder_cell is not None:
