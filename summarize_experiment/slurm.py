@@ -19,6 +19,10 @@ Facts checked against SLURM 22.05 (Debian 12):
   `Slurm job completion is disabled`.
 - `squeue -j` with only unknown ids exits 1 with `Invalid job id specified`; with a mix it lists
   the known ones. With slurmctld unreachable it retries for about 18 s, then exits 1.
+- sacct lags slurmctld: in the second after a job ends, slurmdbd may not have its record yet
+  (no line), may still hold it as PENDING, or may hold a placeholder named `allocation` (seen
+  when a job's step records arrive before its own). slurmctld keeps an ended job for MinJobAge
+  (300 s by default), so squeue's view of such a job is the current one.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import re
 import signal
 import subprocess
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -86,6 +90,8 @@ ACTIVE_STATES = frozenset(
     }
 )
 NO_TIME = frozenset({"", "unknown", "none", "n/a"})
+# The name slurmdbd gives a job record created before the job's own start record arrived.
+SLURMDBD_PLACEHOLDER_NAME = "allocation"
 
 # Ids a caller may ask about: a job `123` or an array task `123_4`.
 JOB_ID_RE = re.compile(r"^\d+(?:_\d+)?$")
@@ -375,9 +381,35 @@ def _run(label: str, argv: list[str], timeout_s: float) -> _Result:
     return _Result(label, 0, stdout, stderr, None)
 
 
+def _records(job_id: str, jobs: dict[str, SlurmJob]) -> list[SlurmJob]:
+    """The records of `job_id`, or (for an array job) of its tasks, in `jobs`."""
+    return [job for key, job in jobs.items() if key == job_id or key.startswith(f"{job_id}_")]
+
+
 def _known(job_id: str, jobs: dict[str, SlurmJob]) -> bool:
     """True when `job_id`, or (for an array job) one of its tasks, is in `jobs`."""
-    return job_id in jobs or any(key.startswith(f"{job_id}_") for key in jobs)
+    return bool(_records(job_id, jobs))
+
+
+def _unsettled(job: SlurmJob) -> bool:
+    """True for an accounting record that may lag slurmctld: the job has not ended by its
+    account, or slurmdbd holds only a placeholder for it."""
+    return job.state in ACTIVE_STATES or job.name == SLURMDBD_PLACEHOLDER_NAME
+
+
+def _ask_squeue(job_id: str, jobs: dict[str, SlurmJob]) -> bool:
+    """True when squeue should be asked about `job_id`: accounting does not know it, or its
+    record may be behind slurmctld's."""
+    records = _records(job_id, jobs)
+    return not records or any(_unsettled(job) for job in records)
+
+
+def _current(accounted: SlurmJob | None, queued: SlurmJob) -> SlurmJob:
+    """squeue's record of a job whose accounting record is missing or unsettled; the exit code,
+    which squeue does not print, is kept from accounting when both agree on the state."""
+    if accounted is not None and accounted.state == queued.state:
+        return replace(queued, exit_code=accounted.exit_code)
+    return queued
 
 
 def lookup_jobs(
@@ -388,7 +420,9 @@ def lookup_jobs(
     squeue: str = "squeue",
 ) -> SlurmLookup:
     """Ask SLURM about jobs: sacct once for all ids, `sacct -c` if sacct fails (accounting off,
-    slurmdbd down), then squeue for ids neither knew (still queued or running).
+    slurmdbd down), then squeue for ids neither knew (still queued or running) and for ids whose
+    accounting record may lag slurmctld (not ended, or a placeholder); squeue's answer replaces
+    such a record.
 
     Each command is killed after `timeout_s`. Raises ValueError for an id that is not `123` or
     `123_4`; never raises for SLURM being absent, broken or slow.
@@ -404,7 +438,9 @@ def lookup_jobs(
     def take(result: _Result, found: dict[str, SlurmJob], bad: list[str]) -> None:
         answered.append(result.label)
         for job_id, job in found.items():
-            jobs.setdefault(job_id, job)
+            accounted = jobs.get(job_id)
+            if accounted is None or (job.source == "squeue" and _unsettled(accounted)):
+                jobs[job_id] = _current(accounted, job) if job.source == "squeue" else job
         unparsed.extend(bad)
         if bad:
             errors.append(
@@ -425,9 +461,9 @@ def lookup_jobs(
             else:
                 errors.append(fallback.failure)
 
-    missing = [job_id for job_id in ids if not _known(job_id, jobs)]
-    if missing:
-        queue = _run("squeue", [squeue, f"--jobs={','.join(missing)}", *SQUEUE_ARGS], timeout_s)
+    to_check = [job_id for job_id in ids if _ask_squeue(job_id, jobs)]
+    if to_check:
+        queue = _run("squeue", [squeue, f"--jobs={','.join(to_check)}", *SQUEUE_ARGS], timeout_s)
         if queue.failure is None:
             take(queue, *parse_squeue(queue.stdout))
         elif queue.returncode == 1 and "Invalid job id" in queue.stderr:

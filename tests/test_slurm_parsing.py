@@ -528,10 +528,58 @@ def test_lookup_squeue_answers_for_queued_jobs(fakes: Path) -> None:
     squeue = write_fake(fakes / "squeue", emit(SQUEUE_REAL))
     lookup = lookup_jobs(["13", "14", "15_2"], sacct=str(sacct), squeue=str(squeue))
     assert lookup.available and lookup.source == "sacct, squeue" and lookup.error is None
-    assert calls(squeue) == ["--jobs=14,15_2 " + " ".join(slurm.SQUEUE_ARGS)]
-    assert lookup.jobs["13"].source == "sacct"  # sacct's answer is kept
+    # 13 is RUNNING by its accounting record, which may lag slurmctld: squeue is asked too
+    assert calls(squeue) == ["--jobs=13,14,15_2 " + " ".join(slurm.SQUEUE_ARGS)]
+    assert (lookup.jobs["13"].source, lookup.jobs["13"].elapsed_seconds) == ("squeue", 3)
     assert (lookup.jobs["14"].state, lookup.jobs["14"].reason) == ("PENDING", "Dependency")
     assert lookup.jobs["15_2"].source == "squeue"
+
+
+# Captured on the testbed: sacct and squeue asked by a job that started (afterany) the moment
+# jobs 224 (running) and 225 (held) were cancelled. slurmdbd had a placeholder record for 224
+# (named `allocation`), none at all for 225, and in other runs 225 as still PENDING.
+SACCT_RIGHT_AFTER_CANCEL = """224|allocation|CANCELLED by 0|00:00:01|0:0|2026-11-29T04:36:18|2026-11-29T04:36:19
+226|allocation|PENDING|00:00:01|0:0|2026-11-29T04:36:27|Unknown
+227|ft-rank8|PENDING|00:00:00|0:0|Unknown|Unknown
+"""
+SQUEUE_RIGHT_AFTER_CANCEL = """224|CANCELLED|0:01|2026-11-29T04:36:18|2026-11-29T04:36:19|None|eval-capitalization-rank8_lr3e-4-ep0
+225|CANCELLED|0:00|2026-11-29T04:36:19|2026-11-29T04:36:19|JobHeldUser|ft-rank8
+226|CANCELLED|0:01|2026-11-29T04:36:27|2026-11-29T04:36:28|None|eval-capitalization-rank8_lr3e-4-ep1
+227|CANCELLED|0:00|2026-11-29T04:36:28|2026-11-29T04:36:28|JobHeldUser|ft-rank8
+"""
+
+
+def test_lookup_prefers_slurmctld_over_lagging_accounting(fakes: Path) -> None:
+    """Right after jobs end, slurmdbd's record can be a placeholder, missing or still PENDING:
+    squeue's record (slurmctld keeps ended jobs for MinJobAge) replaces it."""
+    sacct = write_fake(fakes / "sacct", emit(SACCT_RIGHT_AFTER_CANCEL))
+    squeue = write_fake(fakes / "squeue", emit(SQUEUE_RIGHT_AFTER_CANCEL))
+    lookup = lookup_jobs(["224", "225", "226", "227"], sacct=str(sacct), squeue=str(squeue))
+    assert calls(squeue) == ["--jobs=224,225,226,227 " + " ".join(slurm.SQUEUE_ARGS)]
+    assert lookup.source == "sacct, squeue" and lookup.error is None
+    assert {job_id: (job.name, job.state) for job_id, job in lookup.jobs.items()} == {
+        "224": ("eval-capitalization-rank8_lr3e-4-ep0", "CANCELLED"),
+        "225": ("ft-rank8", "CANCELLED"),
+        "226": ("eval-capitalization-rank8_lr3e-4-ep1", "CANCELLED"),
+        "227": ("ft-rank8", "CANCELLED"),
+    }
+    assert {job.source for job in lookup.jobs.values()} == {"squeue"}
+    assert lookup.jobs["224"].exit_code == "0:0"  # both agree on CANCELLED: accounting's kept
+    assert lookup.jobs["226"].exit_code is None  # accounting said PENDING: its 0:0 means nothing
+    assert lookup.jobs["224"].elapsed_seconds == 1
+
+
+def test_lookup_keeps_settled_accounting_when_squeue_is_asked(fakes: Path) -> None:
+    """A job accounting has settled keeps accounting's record even when squeue, asked about
+    another job, lists it too."""
+    settled = sacct_line("2", "eval-done-ep0", "FAILED", exit_code="1:0")
+    running = sacct_line("13", "eval-running.job", "RUNNING", end="Unknown")
+    sacct = write_fake(fakes / "sacct", emit(f"{settled}\n{running}"))
+    squeue = write_fake(fakes / "squeue", emit(SQUEUE_REAL))
+    lookup = lookup_jobs(["2", "13"], sacct=str(sacct), squeue=str(squeue))
+    assert calls(squeue) == ["--jobs=13 " + " ".join(slurm.SQUEUE_ARGS)]
+    assert (lookup.jobs["2"].source, lookup.jobs["2"].exit_code) == ("sacct", "1:0")
+    assert lookup.jobs["13"].source == "squeue"
 
 
 def test_lookup_sacct_empty_right_after_submit_then_squeue(fakes: Path) -> None:

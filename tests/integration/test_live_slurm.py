@@ -161,9 +161,10 @@ def test_cancelled(jobs: Jobs) -> None:
     assert job.elapsed_seconds is not None and job.elapsed_seconds < 120
 
 
-def test_running_job_seen_by_sacct(jobs: Jobs) -> None:
+def test_running_job_is_taken_from_slurmctld(jobs: Jobs) -> None:
+    """Accounting knows the sleeper, but a running job's record may lag: squeue's is taken."""
     lookup = wait_for(
-        "sacct reports the sleeper RUNNING",
+        "the sleeper RUNNING",
         lambda: (
             lambda lk: (
                 lk if jobs.sleeper in lk.jobs and lk.jobs[jobs.sleeper].state == "RUNNING" else None
@@ -171,7 +172,8 @@ def test_running_job_seen_by_sacct(jobs: Jobs) -> None:
         )(lookup_jobs([jobs.sleeper])),
     )
     job = lookup.jobs[jobs.sleeper]
-    assert job.source == "sacct"
+    assert lookup.source == "sacct, squeue" and lookup.error is None
+    assert (job.source, job.name) == ("squeue", "eval-still-running")
     assert job.end is None and job.start is not None
 
 
