@@ -538,11 +538,13 @@ def test_lookup_squeue_answers_for_queued_jobs(fakes: Path) -> None:
 # Captured on the testbed: sacct and squeue asked by a job that started (afterany) the moment
 # jobs 224 (running) and 225 (held) were cancelled. slurmdbd had a placeholder record for 224
 # (named `allocation`), none at all for 225, and in other runs 225 as still PENDING.
-SACCT_RIGHT_AFTER_CANCEL = """224|allocation|CANCELLED by 0|00:00:01|0:0|2026-11-29T04:36:18|2026-11-29T04:36:19
+SACCT_RIGHT_AFTER_CANCEL = """\
+224|allocation|CANCELLED by 0|00:00:01|0:0|2026-11-29T04:36:18|2026-11-29T04:36:19
 226|allocation|PENDING|00:00:01|0:0|2026-11-29T04:36:27|Unknown
 227|ft-rank8|PENDING|00:00:00|0:0|Unknown|Unknown
 """
-SQUEUE_RIGHT_AFTER_CANCEL = """224|CANCELLED|0:01|2026-11-29T04:36:18|2026-11-29T04:36:19|None|eval-capitalization-rank8_lr3e-4-ep0
+SQUEUE_RIGHT_AFTER_CANCEL = """\
+224|CANCELLED|0:01|2026-11-29T04:36:18|2026-11-29T04:36:19|None|eval-capitalization-rank8_lr3e-4-ep0
 225|CANCELLED|0:00|2026-11-29T04:36:19|2026-11-29T04:36:19|JobHeldUser|ft-rank8
 226|CANCELLED|0:01|2026-11-29T04:36:27|2026-11-29T04:36:28|None|eval-capitalization-rank8_lr3e-4-ep1
 227|CANCELLED|0:00|2026-11-29T04:36:28|2026-11-29T04:36:28|JobHeldUser|ft-rank8
