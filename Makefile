@@ -25,6 +25,7 @@ summarize-when-done: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Unit and end-to-end tests in parallel; then the live-SLURM suite in one process (it starts and
 # stops a single-node cluster, so it must not be split across workers; it skips unless root and

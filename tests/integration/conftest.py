@@ -37,11 +37,15 @@ class LiveSlurm:
 
 def _stop(env: dict[str, str]) -> None:
     try:
-        subprocess.run([str(TESTBED / "stop_slurm.sh")], env=env, timeout=STOP_TIMEOUT_S,
-                       check=False)
+        subprocess.run(
+            [str(TESTBED / "stop_slurm.sh")], env=env, timeout=STOP_TIMEOUT_S, check=False
+        )
     except subprocess.TimeoutExpired:
-        pytest.fail(f"tests/slurm_testbed/stop_slurm.sh did not finish in {STOP_TIMEOUT_S} s; "
-                    "stop the daemons by the pid files in $SLURM_TESTBED_DIR/run", pytrace=False)
+        pytest.fail(
+            f"tests/slurm_testbed/stop_slurm.sh did not finish in {STOP_TIMEOUT_S} s; "
+            "stop the daemons by the pid files in $SLURM_TESTBED_DIR/run",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
