@@ -1,7 +1,9 @@
 """Read inspect-ai evaluation logs through `inspect_ai.log`: the header and per-sample summaries.
 
 Only `header.json` and `summaries.json` are read (never the full transcripts), which is what the
-accuracy, binary and regression metrics need.
+accuracy, binary and regression metrics need. Reading (`read_samples`) and computing the metrics
+(`evaluate`) are two steps, so that the processes forked to read logs in parallel never import
+scikit-learn (see `readers`); `read_eval` does both.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import metrics
+from . import labels
 
 FINISHED = "success"
 
@@ -55,6 +57,23 @@ class EvalRead:
         return asdict(self)
 
 
+@dataclass
+class EvalSamples:
+    """One log read, before its metrics: the header and each scored sample's target and answer,
+    kept compact (0/1 or None for a binary task, a float or None for a numeric one, nothing for
+    any other task, whose accuracy comes from the header), or why the log is not a result."""
+
+    path: str
+    ok: bool
+    message: str | None = None
+    header: EvalHeader | None = None
+    kind: str | None = None
+    targets: list[Any] = field(default_factory=list)
+    answers: list[Any] = field(default_factory=list)
+    scored_samples: int | None = None
+    errored_samples: int = 0
+
+
 class EvalLogError(Exception):
     """The file is not a usable inspect-ai log; the message names the file and the problem."""
 
@@ -63,6 +82,14 @@ def _import_log_api() -> Any:
     import inspect_ai.log as log_api
 
     return log_api
+
+
+def _import_metrics() -> Any:
+    """`metrics` (scikit-learn, scipy: ~80 MB), imported on first use rather than with this
+    module, so that a process that only reads logs never holds it."""
+    from . import metrics
+
+    return metrics
 
 
 def _explain(path: Path, exc: BaseException) -> str:
@@ -189,54 +216,81 @@ def finished_message(header: EvalHeader) -> str | None:
 
 def classify_task(targets: list[str]) -> str:
     """'binary' (all targets 0/1), 'numeric' (numbers) or 'other'."""
-    if metrics.is_binary_task(targets):
+    if labels.is_binary_task(targets):
         return "binary"
-    if metrics.is_numeric_task(targets):
+    if labels.is_numeric_task(targets):
         return "numeric"
     return "other"
 
 
-def label_counts(targets: list[str]) -> dict[str, int]:
+def label_counts(targets: list[Any]) -> dict[str, int]:
     counts = {"0": 0, "1": 0}
     for target in targets:
-        label = metrics.normalize_label(target)
+        label = labels.normalize_label(target)
         if label is not None:
             counts[str(label)] += 1
     return counts
 
 
-def read_eval(path: Path, *, with_intervals: bool = True) -> EvalRead:
-    """Read one log completely enough for the summary: header, task kind and metrics."""
+def read_samples(path: Path) -> EvalSamples:
+    """Read one log as far as the summary needs: its header, and unless the evaluation did not
+    finish, its task kind and compact scored samples (see `EvalSamples`)."""
     try:
         header = read_header(path)
     except EvalLogError as exc:
-        return EvalRead(path=str(path), ok=False, message=str(exc))
+        return EvalSamples(path=str(path), ok=False, message=str(exc))
     not_finished = finished_message(header)
     if not_finished:
-        return EvalRead(path=str(path), ok=False, message=not_finished, header=header)
+        return EvalSamples(path=str(path), ok=False, message=not_finished, header=header)
     try:
         targets, answers, errored = read_targets_and_answers(path, header.scorer)
     except EvalLogError as exc:
-        return EvalRead(path=str(path), ok=False, message=str(exc), header=header)
-    read = EvalRead(
+        return EvalSamples(path=str(path), ok=False, message=str(exc), header=header)
+    kind = classify_task(targets)
+    compact = {"binary": labels.normalize_label, "numeric": labels.parse_number}.get(kind)
+    return EvalSamples(
         path=str(path),
         ok=True,
         header=header,
-        kind=classify_task(targets),
+        kind=kind,
+        targets=[compact(t) for t in targets] if compact else [],
+        answers=[compact(a) for a in answers] if compact else [],
         scored_samples=len(targets),
         errored_samples=errored,
     )
+
+
+def evaluate(samples: EvalSamples) -> EvalRead:
+    """The metrics and intervals of a log read by `read_samples` (pure: no file is read)."""
+    if not samples.ok:
+        return EvalRead(path=samples.path, ok=False, message=samples.message, header=samples.header)
+    metrics = _import_metrics()
+    read = EvalRead(
+        path=samples.path,
+        ok=True,
+        header=samples.header,
+        kind=samples.kind,
+        scored_samples=samples.scored_samples,
+        errored_samples=samples.errored_samples,
+    )
+    targets, answers = samples.targets, samples.answers
     if read.kind == "binary":
         read.binary = metrics.binary_metrics(targets, answers)
         read.label_counts = label_counts(targets)
     elif read.kind == "numeric":
         read.regression = metrics.regression_metrics(targets, answers)
-    if with_intervals:
-        read.intervals = _intervals(read, targets, answers)
+    read.intervals = _intervals(read, targets, answers, metrics)
     return read
 
 
-def _intervals(read: EvalRead, targets: list[str], answers: list[Any]) -> dict[str, Any]:
+def read_eval(path: Path) -> EvalRead:
+    """Read one log and compute its metrics: `evaluate(read_samples(path))`."""
+    return evaluate(read_samples(path))
+
+
+def _intervals(
+    read: EvalRead, targets: list[Any], answers: list[Any], metrics: Any
+) -> dict[str, Any]:
     header = read.header
     intervals: dict[str, Any] = {}
     if read.binary:

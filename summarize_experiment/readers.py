@@ -1,11 +1,13 @@
 """Read many artifacts at once: ``jobs`` processes, the parent being one of them.
 
 With ``jobs`` = N > 1 the parent forks N - 1 workers and reads too, so N processes share the
-work (not N workers beside an idle parent: one process fewer holding inspect-ai and
-scikit-learn in memory). Before reading, the parent imports inspect-ai's log API
-(scikit-learn comes with ``eval_logs``) and freezes the imported heap out of the garbage
-collector (``_frozen_heap``), so collections while reading stay cheap and forked workers start
-warm and share the parent's pages instead of copying them. Work goes out largest file first
+work (not N workers beside an idle parent: one process fewer holding inspect-ai in memory).
+Before reading, the parent imports inspect-ai's log API and freezes the imported heap out of
+the garbage collector (``_frozen_heap``), so collections while reading stay cheap and forked
+workers start warm and share the parent's pages instead of copying them. Reading a log yields
+its compact samples (``eval_logs.read_samples``); the metrics are computed in the parent once
+the workers are gone (``eval_logs.evaluate``), so scikit-learn and scipy (~80 MB) are loaded
+in one process only and never while the workers live. Work goes out largest file first
 (longest-processing-time order: the big training stdouts and logs start first, the small job
 stdouts fill the end), a few items ahead per worker, and each result is recorded (and the
 progress callback called) as soon as it is done. Every log is opened by one process only, once.
@@ -66,7 +68,7 @@ def _read_one(item: tuple[str, str, bool]) -> tuple[str, str, Any]:
     kind, path, flag = item
     if kind == "eval":
         if flag:
-            return kind, path, eval_logs.read_eval(Path(path))
+            return kind, path, eval_logs.read_samples(Path(path))
         try:
             return kind, path, eval_logs.read_header(Path(path))
         except eval_logs.EvalLogError as exc:
@@ -102,8 +104,8 @@ def _warm_imports(items: list[tuple[str, str, bool]]) -> None:
 
 @contextmanager
 def _frozen_heap() -> Iterator[None]:
-    """Keep the objects that exist now (the imported modules: inspect-ai, pydantic, scikit-learn,
-    ~200,000 objects) out of the garbage collector while the logs are read.
+    """Keep the objects that exist now (the imported modules: inspect-ai, pydantic, numpy,
+    ~140,000 objects) out of the garbage collector while the logs are read.
 
     Reading a log makes thousands of objects, which triggers collections; each full one would
     walk the whole imported heap again (~0.1 s). Frozen, they are skipped: a quarter less CPU
@@ -137,7 +139,9 @@ def read_artifacts(
     """Read every artifact; returns {'eval': {path: ...}, 'train': {...}, 'stdout': {...}}.
 
     ``jobs`` processes read (the parent and ``jobs - 1`` forked workers); ``on_progress(done,
-    total)`` is called in the parent after each artifact. The result does not depend on ``jobs``.
+    total)`` is called in the parent after each artifact. A log read in full comes back as an
+    ``EvalRead`` with its metrics, computed in the parent after the reading. The result does not
+    depend on ``jobs``.
     """
     given = [("eval", str(p), full_eval) for p in eval_paths]
     given += [("train", str(p), False) for p in training_paths]
@@ -162,7 +166,10 @@ def read_artifacts(
             _read_in_pool(items, workers, record)
     out: dict[str, dict[str, Any]] = {"eval": {}, "train": {}, "stdout": {}}
     for kind, path, _ in given:  # in the order given, whatever the order of completion
-        out[kind][path] = values[kind, path]
+        value = values[kind, path]
+        if isinstance(value, eval_logs.EvalSamples):
+            value = eval_logs.evaluate(value)
+        out[kind][path] = value
     return out
 
 

@@ -155,3 +155,60 @@ def test_jobs_1_and_4_write_the_same_summary(build) -> None:
     counts = [tuple(map(int, m)) for m in re.findall(r"(\d+)/(\d+)", ANSI.sub("", drawn))]
     total = 20 + len(list(exp.glob("*/eval/slurm-*.out"))) + 4  # + one training stdout per run
     assert (total, total) in counts, counts  # the last artifact is drawn before the bar goes
+
+
+READ_ONLY = """
+import json, sys
+from pathlib import Path
+from summarize_experiment import eval_logs, readers
+samples = [eval_logs.read_samples(Path(p)) for p in sys.argv[1:]]
+print(json.dumps({
+    "heavy": sorted(m for m in ("sklearn", "scipy") if m in sys.modules),
+    "samples": [[s.kind, s.targets, s.answers, s.scored_samples, s.errored_samples]
+                for s in samples],
+}))
+"""
+
+
+def test_reading_logs_needs_no_scikit_learn(tmp_path: Path, template_cache: Path) -> None:
+    """A process that only reads logs (what the forked readers do) never imports scikit-learn
+    or scipy; its compact samples give the same metrics as reading and computing at once."""
+    from summarize_experiment import eval_logs
+    from summarize_experiment.synthetic import write_inspect_log
+
+    binary = write_inspect_log(
+        tmp_path / "binary",
+        task="capitalization",
+        model="hf/r4_epoch_0",
+        targets=["1", "0", "1", "1"],
+        answers=["1", "1", "yes", "1"],
+        cache_dir=template_cache,
+    )
+    numeric = write_inspect_log(
+        tmp_path / "numeric",
+        task="sum_digits",
+        model="hf/r4_epoch_0",
+        targets=["12", "7", "30"],
+        answers=["12", "9.5", "n/a"],
+        cache_dir=template_cache,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", READ_ONLY, str(binary), str(numeric)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["heavy"] == []
+    assert result["samples"] == [
+        ["binary", [1, 0, 1, 1], [1, 1, None, 1], 4, 0],
+        ["numeric", [12.0, 7.0, 30.0], [12.0, 9.5, None], 3, 0],
+    ]
+    read = eval_logs.evaluate(eval_logs.read_samples(binary))
+    assert read == eval_logs.read_eval(binary)
+    assert read.binary["confusion_matrix"] == {"tp": 2, "tn": 0, "fp": 1, "fn": 0, "other": 1}
+    assert read.label_counts == {"0": 1, "1": 3}
+    regression = eval_logs.read_eval(numeric).regression
+    assert (regression["parsed"], regression["mae"]) == (2, 1.25)
