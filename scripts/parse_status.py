@@ -7,7 +7,7 @@ tools/inspect/parse_eval_log.py and tools/inspect/summary_binary.py for those).
 
 Examples:
   python scripts/parse_status.py /scratch/me/cap_4L_lora_rank_comparison > status.json
-  python scripts/parse_status.py --no-sacct --pretty
+  python scripts/parse_status.py --no-sacct --pretty --jobs 4
 
 Exit codes: 0 status written on stdout; 2 no usable experiment_summary.yaml (JSON with
 status "error" and a message naming the file and the problem).
@@ -21,7 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from summarize_experiment.cli import EXIT_OK, EXIT_USAGE, experiment_argument, print_json
+from summarize_experiment.cli import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_jobs_argument,
+    experiment_argument,
+    print_json,
+)
 from summarize_experiment.collect import collect
 from summarize_experiment.design import DesignError
 
@@ -35,12 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sacct-timeout", type=float, default=None, help="seconds to wait for sacct"
     )
+    add_jobs_argument(parser)
     parser.add_argument("--pretty", action="store_true", help="indent the JSON")
     args = parser.parse_args(argv)
     try:
         document = collect(
             experiment_argument(args.experiment).resolve(),
             full=False,
+            jobs=args.jobs,
             use_sacct=not args.no_sacct,
             sacct_timeout_s=args.sacct_timeout,
         )

@@ -25,9 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from summarize_experiment.cli import experiment_argument, print_json
+from summarize_experiment.cli import add_jobs_argument, experiment_argument, print_json
 from summarize_experiment.progress import progress_reporter
-from summarize_experiment.readers import default_jobs
 
 
 def _when_done(experiment: Path) -> int:
@@ -49,12 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("experiment", nargs="?", help="experiment folder (default: current)")
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=default_jobs(),
-        help="processes reading logs in parallel (default: the cores, %(default)s)",
-    )
+    add_jobs_argument(parser)
     parser.add_argument(
         "--no-sacct",
         action="store_true",
@@ -73,8 +67,6 @@ def main(argv: list[str] | None = None) -> int:
         "unfinished job of the experiment has ended; print its job id",
     )
     args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
     if args.when_done:
         return _when_done(experiment_argument(args.experiment))
     from summarize_experiment.pipeline import summarize

@@ -35,6 +35,17 @@ def format_number(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def format_metric(value: float | None) -> str:
+    """A metric (accuracy, F1, a rate, an interval's bound, MAE, RMSE, R²) with 3 decimals, so
+    that a column of them lines up (`0.850`, `0.889`, `1.840`); scientific notation where 3
+    decimals would hide the value (below 0.001, or a million and above)."""
+    if value is None:
+        return "N/A"
+    if not math.isfinite(value) or (value != 0 and not 1e-3 <= abs(value) < 1e6):
+        return format_number(value)
+    return f"{value:.3f}"
+
+
 def cell_text(value: Any) -> str:
     """Make any text safe inside a markdown table cell (pipes, newlines, backticks, HTML)."""
     text = str(value)
@@ -96,21 +107,25 @@ def _row_epoch(row: dict[str, Any]) -> str:
 
 def _samples(row: dict[str, Any]) -> str:
     """Samples behind the metrics, and how many more errored (left out, as inspect does)."""
-    text = _metric(row["samples"])
+    text = _count(row["samples"])
     errored = row.get("errored_samples") or 0
     return f"{text} (+{errored} errored)" if errored else text
 
 
-def _metric(value: Any) -> str:
+def _count(value: Any) -> str:
     return "-" if value is None else format_number(value)
 
 
-def _with_ci(value: Any, ci: Any) -> str:
+def _metric_value(value: float | None) -> str:
+    return "-" if value is None else format_metric(value)
+
+
+def _with_ci(value: float | None, ci: Sequence[float] | None) -> str:
     if value is None:
         return "-"
     if not ci:
-        return format_number(value)
-    return f"{format_number(value, 3)} [{format_number(ci[0], 3)}, {format_number(ci[1], 3)}]"
+        return format_metric(value)
+    return f"{format_metric(value)} [{format_metric(ci[0])}, {format_metric(ci[1])}]"
 
 
 def _loss(row: dict[str, Any]) -> str:
@@ -146,8 +161,8 @@ def _training_section(report: dict[str, Any]) -> list[str]:
             [
                 row["run"],
                 _loss(row),
-                _metric(row.get("total_steps")),
-                _metric(row.get("epochs")),
+                _count(row.get("total_steps")),
+                _count(row.get("epochs")),
                 duration,
                 sparkline([p["loss"] for p in row.get("curve") or []]) or "-",
                 note or "-",
@@ -182,7 +197,7 @@ def _eval_section(report: dict[str, Any]) -> list[str]:
         if row["status"] == "COMPLETED":
             accuracy = _with_ci(row["accuracy"], row.get("accuracy_ci"))
             balanced = _with_ci(row["balanced_accuracy"], row.get("balanced_accuracy_ci"))
-            f1 = _metric(row["f1"])
+            f1 = _metric_value(row["f1"])
             sat = "✓" if row["saturated"] else ""
             samples = _samples(row)
         else:
@@ -224,11 +239,11 @@ def _regression_section(report: dict[str, Any]) -> list[str]:
                 row["run"],
                 row["task"],
                 _row_epoch(row),
-                _metric(row["accuracy"]),
-                _metric(reg.get("mae")),
-                _metric(reg.get("rmse")),
-                _metric(reg.get("r2")),
-                _metric(reg.get("parse_rate")),
+                _metric_value(row["accuracy"]),
+                _metric_value(reg.get("mae")),
+                _metric_value(reg.get("rmse")),
+                _metric_value(reg.get("r2")),
+                _metric_value(reg.get("parse_rate")),
                 _samples(row),
             ]
         )
@@ -260,7 +275,7 @@ def _best_lines(report: dict[str, Any]) -> list[str]:
     for best in report["best"]:
         epoch = f" (epoch {best['epoch']})" if best["epoch"] is not None else ""
         value = best["value"]
-        shown = format_number(value) if best["metric"] == "RMSE" else _percent(value)
+        shown = format_metric(value) if best["metric"] == "RMSE" else _percent(value)
         task = f" on {cell_text(best['task'])}" if len(report["best"]) > 1 else ""
         run = cell_text(best["run"])
         line = f"**Best performing{task}:** {run}{epoch} with {shown} {best['metric']}"
@@ -314,7 +329,7 @@ def _datasets_section(report: dict[str, Any]) -> list[str]:
             [
                 e["task"] or "?",
                 e["dataset"] or "-",
-                e["split"] or f"n={_metric(e['samples'])}",
+                e["split"] or f"n={_count(e['samples'])}",
                 e["used_by"],
             ]
             for e in evaluation

@@ -16,7 +16,7 @@ from scipy.stats import binomtest
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
 from summarize_experiment.pipeline import summarize
-from summarize_experiment.render import sparkline
+from summarize_experiment.render import format_metric, sparkline
 from summarize_experiment.synthetic import (
     EvalSpec,
     ExperimentSpec,
@@ -267,3 +267,27 @@ def test_sparkline_marks_non_finite_and_keeps_a_flat_line() -> None:
     assert sparkline([1.0]) == ""
     assert sparkline([0.3, 0.3, 0.3]) == "▁▁▁"
     assert len(sparkline([float(i) for i in range(100)])) == 24
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0.85, "0.850"),
+        (0.8888888, "0.889"),
+        (1.0, "1.000"),
+        (0.0, "0.000"),
+        (1.8400001, "1.840"),
+        (-0.25, "-0.250"),
+        (1234.56789, "1234.568"),
+        (0.00042, "4.200e-04"),
+        (2.5e7, "2.500e+07"),
+        (math.nan, "nan"),
+        (None, "N/A"),
+    ],
+)
+def test_metrics_show_three_decimals_unless_too_small_or_large(
+    value: float | None, shown: str
+) -> None:
+    """Every metric column of summary.md lines up at 3 decimals; a value 3 decimals would hide
+    (a tiny MAE) or stretch (a huge RMSE) is shown in scientific notation instead."""
+    assert format_metric(value) == shown

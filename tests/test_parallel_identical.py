@@ -157,6 +157,36 @@ def test_jobs_1_and_4_write_the_same_summary(build) -> None:
     assert (total, total) in counts, counts  # the last artifact is drawn before the bar goes
 
 
+def test_parse_status_jobs_give_the_same_status(build) -> None:
+    """parse_status.py reads log headers with the same pool: any --jobs, the same document;
+    --jobs 0 is refused as a usage error."""
+    exp = build(_spec())
+    script = REPO / "scripts" / "parse_status.py"
+    documents = []
+    for jobs in ("1", "3"):
+        done = subprocess.run(
+            [sys.executable, str(script), str(exp), "--no-sacct", "--jobs", jobs],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+        assert done.returncode == 0, done.stderr
+        documents.append(json.loads(done.stdout))
+    assert documents[0] == documents[1]
+    cells = [cell for run in documents[0]["runs"] for cell in run["cells"]]
+    assert sum(1 for cell in cells if cell["log"]) >= 18
+    refused = subprocess.run(
+        [sys.executable, str(script), str(exp), "--jobs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "--jobs: must be at least 1, got 0" in refused.stderr
+
+
 READ_ONLY = """
 import json, sys
 from pathlib import Path

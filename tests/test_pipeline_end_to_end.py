@@ -307,6 +307,12 @@ def shown_close(text: str, expected: float, digits: int) -> bool:
     return abs(value - expected) <= 0.5 * scale * (1 + 1e-9)
 
 
+def shown_to_3_decimals(text: str, expected: float) -> bool:
+    """``text`` is ``expected`` with 3 decimals, as summary.md shows a metric."""
+    shape = re.fullmatch(r"-?\d+\.\d{3}", text) is not None
+    return shape and abs(float(text) - expected) <= 0.0005 + 1e-12
+
+
 def epoch_text(epoch: int | None) -> str:
     return "-" if epoch is None else str(epoch)
 
@@ -548,17 +554,17 @@ def test_binary_evaluation_results(main_experiment: Summarized) -> None:
         row = rows[(run, CAP, epoch_text(epoch))]
         want = expected_binary(answers)
         accuracy, accuracy_ci = value_and_ci(row["Accuracy"])
-        assert shown_close(row["Accuracy"].split(" ")[0], want["accuracy"], 3), (run, epoch, row)
+        assert shown_to_3_decimals(row["Accuracy"].split(" ")[0], want["accuracy"]), (run, row)
         assert accuracy_ci is not None and accuracy_ci[0] <= accuracy <= accuracy_ci[1]
         balanced, balanced_ci = value_and_ci(row["Bal. Acc"])
-        assert shown_close(row["Bal. Acc"].split(" ")[0], want["balanced_accuracy"], 3), (
+        assert shown_to_3_decimals(row["Bal. Acc"].split(" ")[0], want["balanced_accuracy"]), (
             run,
             epoch,
             row,
             want,
         )
         assert balanced_ci is not None and balanced_ci[0] <= balanced <= balanced_ci[1]
-        assert shown_close(row["F1"], want["f1"], 4), (run, epoch, row, want)
+        assert shown_to_3_decimals(row["F1"], want["f1"]), (run, epoch, row, want)
         assert row["Samples"] == str(len(CAP_TARGETS))
         assert (row["Sat."] != "") == (want["accuracy"] >= 0.95), row  # SKILL.md: Sat. >= 0.95
 
@@ -571,10 +577,10 @@ def test_numeric_evaluation_results(main_experiment: Summarized) -> None:
     for (run, epoch), answers in SUM_ANSWERS.items():
         row = rows[(run, SUM, epoch_text(epoch))]
         want = expected_numeric(answers)
-        assert shown_close(row["Accuracy"], want["accuracy"], 4), (run, epoch, row)
-        assert shown_close(row["RMSE"], want["rmse"], 4), (run, epoch, row, want)
-        assert shown_close(row["MAE"], want["mae"], 4), (run, epoch, row, want)
-        assert shown_close(row["Parse Rate"], want["parse_rate"], 4), (run, epoch, row)
+        assert shown_to_3_decimals(row["Accuracy"], want["accuracy"]), (run, epoch, row)
+        assert shown_to_3_decimals(row["RMSE"], want["rmse"]), (run, epoch, row, want)
+        assert shown_to_3_decimals(row["MAE"], want["mae"]), (run, epoch, row, want)
+        assert shown_to_3_decimals(row["Parse Rate"], want["parse_rate"]), (run, epoch, row)
         assert row["Samples"] == str(len(SUM_TARGETS))
     # a numeric task has no balanced accuracy / F1: it is not shown as a binary row
     binary = one_table(section, "Bal. Acc")
@@ -644,7 +650,7 @@ def test_best_performing_is_the_designed_winner(main_experiment: Summarized) -> 
     )
     assert match, sum_line
     assert (match[1], int(match[2])) == sum_winner
-    assert shown_close(match[3], rmse[sum_winner], 4), sum_line
+    assert shown_to_3_decimals(match[3], rmse[sum_winner]), sum_line
 
     best = {entry["task"]: entry for entry in main_experiment.result["best"]}
     assert (best[CAP]["run"], best[CAP]["epoch"], best[CAP]["metric"]) == (

@@ -212,7 +212,7 @@ def test_demo_evaluation_results_match_its_readme(demo: tuple[Path, str]) -> Non
             right_0, negatives = map(int, row["0 answered 0"].split(" of "))
             balanced = (right_1 / positives + right_0 / negatives) / 2
             assert float(shown["Bal. Acc"].split(" ")[0]) == pytest.approx(balanced, abs=5e-4)
-    assert binary[("rank8_lr1e-5", "capitalization", "1")]["Accuracy"].startswith("0.91 ")
+    assert binary[("rank8_lr1e-5", "capitalization", "1")]["Accuracy"].startswith("0.910 ")
     best = [line for line in markdown.splitlines() if line.startswith("**Best performing")]
     assert any(
         re.match(r"^\*\*Best performing on capitalization:\*\* rank8_lr1e-5 \(epoch 1\)", line)

@@ -171,7 +171,7 @@ def test_json_log_is_read_as_a_result(exp: Path, template_cache: Path) -> None:
     assert code == 0
     row = eval_row(md, "base", None)
     assert accuracy(row) == 0.7
-    assert row["Bal. Acc"].split()[0] == "0.7" and row["F1"] == "0.7" and row["Samples"] == "20"
+    assert row["Bal. Acc"].split()[0] == "0.700" and row["F1"] == "0.700" and row["Samples"] == "20"
     assert not any(r["Run"] == "base" for r in incomplete_rows(md))
     assert run_status(md)["base"]["Evaluation"] == "COMPLETED"
     entry = next(e for e in last_block(exp) if e.subject.startswith("base cap"))

@@ -597,7 +597,7 @@ def test_summary_matches_what_the_cluster_recorded(live: Live) -> None:
     for row in evaluations:
         cell = (row["Run"], None if row["Epoch"] == "-" else int(row["Epoch"]))
         accuracy = 1 - WRONG[cell] / SAMPLES
-        assert row["Accuracy"].split()[0] == f"{accuracy:.3g}", row
+        assert row["Accuracy"].split()[0] == f"{accuracy:.3f}", row
         assert row["Samples"] == str(SAMPLES)
 
     incomplete = {(r["Run"], r["Stage"]): r for r in md_table(markdown, "Incomplete Runs")}
