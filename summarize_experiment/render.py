@@ -37,13 +37,15 @@ def format_number(value: Any, digits: int = 4) -> str:
 
 def format_metric(value: float | None) -> str:
     """A metric (accuracy, F1, a rate, an interval's bound, MAE, RMSE, R²) with 3 decimals, so
-    that a column of them lines up (`0.850`, `0.889`, `1.840`); scientific notation where 3
-    decimals would hide the value (below 0.001, or a million and above)."""
+    that a column of them lines up (`0.850`, `0.889`, `1.840`), and more below 0.1 to keep 3
+    significant digits (`0.0500`); scientific notation where decimals would hide or stretch the
+    value (below 0.001, or a million and above)."""
     if value is None:
         return "N/A"
     if not math.isfinite(value) or (value != 0 and not 1e-3 <= abs(value) < 1e6):
         return format_number(value)
-    return f"{value:.3f}"
+    decimals = 3 if value == 0 else max(3, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
 
 
 def cell_text(value: Any) -> str:

@@ -276,6 +276,10 @@ def test_sparkline_marks_non_finite_and_keeps_a_flat_line() -> None:
         (0.8888888, "0.889"),
         (1.0, "1.000"),
         (0.0, "0.000"),
+        (0.05, "0.0500"),
+        (0.0123456, "0.0123"),
+        (0.00123456, "0.00123"),
+        (-0.0123456, "-0.0123"),
         (1.8400001, "1.840"),
         (-0.25, "-0.250"),
         (1234.56789, "1234.568"),
@@ -288,6 +292,7 @@ def test_sparkline_marks_non_finite_and_keeps_a_flat_line() -> None:
 def test_metrics_show_three_decimals_unless_too_small_or_large(
     value: float | None, shown: str
 ) -> None:
-    """Every metric column of summary.md lines up at 3 decimals; a value 3 decimals would hide
-    (a tiny MAE) or stretch (a huge RMSE) is shown in scientific notation instead."""
+    """Every metric column of summary.md lines up at 3 decimals, with more below 0.1 so that
+    a value keeps 3 significant digits; a value decimals would hide (a tiny MAE) or stretch (a
+    huge RMSE) is shown in scientific notation instead."""
     assert format_metric(value) == shown

@@ -308,9 +308,12 @@ def shown_close(text: str, expected: float, digits: int) -> bool:
 
 
 def shown_to_3_decimals(text: str, expected: float) -> bool:
-    """``text`` is ``expected`` with 3 decimals, as summary.md shows a metric."""
-    shape = re.fullmatch(r"-?\d+\.\d{3}", text) is not None
-    return shape and abs(float(text) - expected) <= 0.0005 + 1e-12
+    """``text`` is ``expected`` with 3 decimals (more below 0.1: 3 significant digits), as
+    summary.md shows a metric."""
+    shape = re.fullmatch(r"-?\d+\.(\d{3,})", text)
+    if shape is None:
+        return False
+    return abs(float(text) - expected) <= 0.5 * 10 ** -len(shape[1]) + 1e-12
 
 
 def epoch_text(epoch: int | None) -> str:
