@@ -9,6 +9,7 @@ scikit-learn (see `readers`); `read_eval` does both.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,16 +61,18 @@ class EvalRead:
 @dataclass
 class EvalSamples:
     """One log read, before its metrics: the header and each scored sample's target and answer,
-    kept compact (0/1 or None for a binary task, a float or None for a numeric one, nothing for
-    any other task, whose accuracy comes from the header), or why the log is not a result."""
+    kept compact (`labels.label_array` for a binary task: 0, 1 or `OTHER`; `labels.number_array`
+    for a numeric one: a float or NaN; nothing for any other task, whose accuracy comes from the
+    header), or why the log is not a result. The metrics functions read these as they read the
+    raw values."""
 
     path: str
     ok: bool
     message: str | None = None
     header: EvalHeader | None = None
     kind: str | None = None
-    targets: list[Any] = field(default_factory=list)
-    answers: list[Any] = field(default_factory=list)
+    targets: Sequence[Any] = ()
+    answers: Sequence[Any] = ()
     scored_samples: int | None = None
     errored_samples: int = 0
 
@@ -223,7 +226,7 @@ def classify_task(targets: list[str]) -> str:
     return "other"
 
 
-def label_counts(targets: list[Any]) -> dict[str, int]:
+def label_counts(targets: Sequence[Any]) -> dict[str, int]:
     counts = {"0": 0, "1": 0}
     for target in targets:
         label = labels.normalize_label(target)
@@ -247,14 +250,14 @@ def read_samples(path: Path) -> EvalSamples:
     except EvalLogError as exc:
         return EvalSamples(path=str(path), ok=False, message=str(exc), header=header)
     kind = classify_task(targets)
-    compact = {"binary": labels.normalize_label, "numeric": labels.parse_number}.get(kind)
+    compact = {"binary": labels.label_array, "numeric": labels.number_array}.get(kind)
     return EvalSamples(
         path=str(path),
         ok=True,
         header=header,
         kind=kind,
-        targets=[compact(t) for t in targets] if compact else [],
-        answers=[compact(a) for a in answers] if compact else [],
+        targets=compact(targets) if compact else (),
+        answers=compact(answers) if compact else (),
         scored_samples=len(targets),
         errored_samples=errored,
     )
@@ -289,7 +292,7 @@ def read_eval(path: Path) -> EvalRead:
 
 
 def _intervals(
-    read: EvalRead, targets: list[Any], answers: list[Any], metrics: Any
+    read: EvalRead, targets: Sequence[Any], answers: Sequence[Any], metrics: Any
 ) -> dict[str, Any]:
     header = read.header
     intervals: dict[str, Any] = {}

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+OTHER = -1
+"""Label standing for a prediction that is neither 0 nor 1."""
 
 # the usual spellings, looked up before parsing (1 == 1.0 == True hash alike)
 _COMMON_LABELS: dict[object, int] = {0: 0, 1: 1, "0": 0, "1": 1, "0.0": 0, "1.0": 1}
@@ -63,3 +67,13 @@ def is_numeric_task(targets: Sequence[object]) -> bool:
         and all(parse_number(target) is not None for target in targets)
         and not is_binary_task(targets)
     )
+
+
+def label_array(values: Iterable[object]) -> array:
+    """Each value as a 0/1 label, `OTHER` where it is not one: one byte per value."""
+    return array("b", (OTHER if (label := normalize_label(v)) is None else label for v in values))
+
+
+def number_array(values: Iterable[object]) -> array:
+    """Each value as a finite float, NaN where it is not a number: eight bytes per value."""
+    return array("d", (math.nan if (number := parse_number(v)) is None else number for v in values))

@@ -35,7 +35,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-from .labels import is_binary_task, is_numeric_task, normalize_label, parse_number
+from .labels import OTHER, is_binary_task, is_numeric_task, normalize_label, parse_number
 
 __all__ = [
     "OTHER",
@@ -48,9 +48,6 @@ __all__ = [
     "regression_metrics",
     "wilson_interval",
 ]
-
-OTHER = -1
-"""Label standing for a prediction that is neither 0 nor 1."""
 
 _LABELS = [0, 1]
 

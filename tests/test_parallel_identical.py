@@ -194,7 +194,8 @@ from summarize_experiment import eval_logs, readers
 samples = [eval_logs.read_samples(Path(p)) for p in sys.argv[1:]]
 print(json.dumps({
     "heavy": sorted(m for m in ("sklearn", "scipy") if m in sys.modules),
-    "samples": [[s.kind, s.targets, s.answers, s.scored_samples, s.errored_samples]
+    "samples": [[s.kind, s.targets.typecode, list(s.targets),
+                 [None if a != a else a for a in s.answers], s.scored_samples, s.errored_samples]
                 for s in samples],
 }))
 """
@@ -233,8 +234,8 @@ def test_reading_logs_needs_no_scikit_learn(tmp_path: Path, template_cache: Path
     result = json.loads(done.stdout)
     assert result["heavy"] == []
     assert result["samples"] == [
-        ["binary", [1, 0, 1, 1], [1, 1, None, 1], 4, 0],
-        ["numeric", [12.0, 7.0, 30.0], [12.0, 9.5, None], 3, 0],
+        ["binary", "b", [1, 0, 1, 1], [1, 1, -1, 1], 4, 0],  # -1: labels.OTHER, not 0/1
+        ["numeric", "d", [12.0, 7.0, 30.0], [12.0, 9.5, None], 3, 0],  # None here: NaN
     ]
     read = eval_logs.evaluate(eval_logs.read_samples(binary))
     assert read == eval_logs.read_eval(binary)
