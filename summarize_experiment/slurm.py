@@ -404,12 +404,12 @@ def _ask_squeue(job_id: str, jobs: dict[str, SlurmJob]) -> bool:
     return not records or any(_unsettled(job) for job in records)
 
 
-def _current(accounted: SlurmJob | None, queued: SlurmJob) -> SlurmJob:
-    """squeue's record of a job whose accounting record is missing or unsettled; the exit code,
-    which squeue does not print, is kept from accounting when both agree on the state."""
-    if accounted is not None and accounted.state == queued.state:
-        return replace(queued, exit_code=accounted.exit_code)
-    return queued
+def _newer(earlier: SlurmJob | None, later: SlurmJob) -> SlurmJob:
+    """`later`'s record of a job `earlier` had missing or unsettled; an exit code `later` lacks
+    (squeue prints none) is kept from `earlier` when both agree on the state."""
+    if earlier is not None and later.exit_code is None and earlier.state == later.state:
+        return replace(later, exit_code=earlier.exit_code)
+    return later
 
 
 def lookup_jobs(
@@ -438,9 +438,9 @@ def lookup_jobs(
     def take(result: _Result, found: dict[str, SlurmJob], bad: list[str]) -> None:
         answered.append(result.label)
         for job_id, job in found.items():
-            accounted = jobs.get(job_id)
-            if accounted is None or (job.source == "squeue" and _unsettled(accounted)):
-                jobs[job_id] = _current(accounted, job) if job.source == "squeue" else job
+            earlier = jobs.get(job_id)
+            if earlier is None or _unsettled(earlier):
+                jobs[job_id] = _newer(earlier, job)
         unparsed.extend(bad)
         if bad:
             errors.append(
