@@ -34,7 +34,7 @@ from summarize_experiment.cli import (
 )
 from summarize_experiment.eval_logs import binary_output, read_eval
 from summarize_experiment.layout import EVAL_LOG_SUFFIXES
-from summarize_experiment.render import format_number
+from summarize_experiment.render import format_metric
 
 
 def _human(doc: dict) -> str:
@@ -44,11 +44,11 @@ def _human(doc: dict) -> str:
     lines = [
         doc["path"],
         f"  samples            {doc['samples']}",
-        f"  accuracy           {format_number(doc['accuracy'])}",
-        f"  balanced accuracy  {format_number(doc['balanced_accuracy'])}",
-        f"  F1 (class 1)       {format_number(doc['f1'])}",
-        f"  precision_1 {format_number(doc['precision_1'])}  recall_1 "
-        f"{format_number(doc['recall_1'])}  recall_0 {format_number(doc['recall_0'])}",
+        f"  accuracy           {format_metric(doc['accuracy'])}",
+        f"  balanced accuracy  {format_metric(doc['balanced_accuracy'])}",
+        f"  F1 (class 1)       {format_metric(doc['f1'])}",
+        f"  precision_1 {format_metric(doc['precision_1'])}  recall_1 "
+        f"{format_metric(doc['recall_1'])}  recall_0 {format_metric(doc['recall_0'])}",
         "  confusion matrix   predicted 1  predicted 0  other",
         f"    actual 1         {m['tp']:>11}  {m['fn']:>11}  (other total: {m['other']})",
         f"    actual 0         {m['fp']:>11}  {m['tn']:>11}",
