@@ -1374,21 +1374,8 @@ def _finetune_files(run: RunSpec, spec: ExperimentSpec, output_dir: str) -> dict
         **params,
     }
     slurm = (
-        "#!/bin/bash\n"
-        f"#SBATCH --job-name=ft-{run.name}\n"
-        "#SBATCH --nodes=1\n"
-        "#SBATCH --ntasks=1\n"
-        "#SBATCH --cpus-per-task=4\n"
-        "#SBATCH --mem=32G\n"
-        "#SBATCH --gres=gpu:1\n"
-        "#SBATCH --time=04:00:00\n"
-        "#SBATCH --output=slurm-%j.out\n"
-        "\n"
-        "module purge\n"
-        "module load anaconda3/2024.6\n"
-        "conda activate cruijff\n"
-        "\n"
-        "tune run lora_finetune_single_device --config finetune.yaml\n"
+        _sbatch_preamble(f"ft-{run.name}", "04:00:00")
+        + "tune run lora_finetune_single_device --config finetune.yaml\n"
         "status=$?\n"
         "# keep the training log next to the checkpoints once training succeeded\n"
         'if [ "$status" -eq 0 ]; then\n'
@@ -1403,11 +1390,8 @@ def _finetune_files(run: RunSpec, spec: ExperimentSpec, output_dir: str) -> dict
     }
 
 
-def _eval_slurm(
-    job_name: str, script: str, model: str, model_path: str | None, task_args: dict
-) -> str:
-    args = f" -M model_path={model_path}" if model_path else ""
-    args += "".join(f" -T {k}={v}" for k, v in task_args.items())
+def _sbatch_preamble(job_name: str, time_limit: str) -> str:
+    """The `#SBATCH` header and environment set-up the scaffolding's batch scripts share."""
     return (
         "#!/bin/bash\n"
         f"#SBATCH --job-name={job_name}\n"
@@ -1416,14 +1400,24 @@ def _eval_slurm(
         "#SBATCH --cpus-per-task=4\n"
         "#SBATCH --mem=32G\n"
         "#SBATCH --gres=gpu:1\n"
-        "#SBATCH --time=01:00:00\n"
+        f"#SBATCH --time={time_limit}\n"
         "#SBATCH --output=slurm-%j.out\n"
         "\n"
         "module purge\n"
         "module load anaconda3/2024.6\n"
         "conda activate cruijff\n"
         "\n"
-        f"inspect eval {script} --model {model}{args} --log-dir logs --display plain\n"
+    )
+
+
+def _eval_slurm(
+    job_name: str, script: str, model: str, model_path: str | None, task_args: dict
+) -> str:
+    args = f" -M model_path={model_path}" if model_path else ""
+    args += "".join(f" -T {k}={v}" for k, v in task_args.items())
+    return (
+        _sbatch_preamble(job_name, "01:00:00")
+        + f"inspect eval {script} --model {model}{args} --log-dir logs --display plain\n"
     )
 
 
