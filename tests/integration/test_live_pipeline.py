@@ -27,12 +27,10 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -44,6 +42,8 @@ from summarize_experiment.synthetic import (
     training_stdout_text,
     write_inspect_log,
 )
+
+from .live import COMMAND_TIMEOUT_S, ENDED, run, squeue_field, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -77,49 +77,10 @@ SAMPLES = 20
 WRONG = {(SHORT, 0): 6, (LONG, 1): 3, (CONTROL, None): 10}  # wrong answers of 20
 EVAL_FAILURE = "RuntimeError: Error(s) in loading state_dict for PeftModelForCausalLM"
 
-# Jobs start within a second on the idle testbed; a log-writing job needs ~3 s of CPU.
-WAIT_S = 60
+# A log-writing job needs ~3 s of CPU: live.WAIT_S leaves room for it.
 # slurmctld checks time limits every 30 s and then kills within KillWait (2 s).
 ALL_ENDED_S = 75
-COMMAND_TIMEOUT_S = 30
 SCRIPT_TIMEOUT_S = 120
-ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"}
-
-T = TypeVar("T")
-
-
-# --- small helpers (copied in spirit from test_live_slurm.py, not imported) ----------------
-
-
-def wait_for(what: str, probe: Callable[[], T | None], limit_s: float = WAIT_S) -> T:
-    """Call probe every 0.5 s until it returns something truthy; fail after limit_s."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: still not true after {limit_s} s (last: {value!r})")
-        time.sleep(0.5)
-
-
-def run(*argv: str, cwd: Path | None = None) -> str:
-    result = subprocess.run(
-        argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False, cwd=cwd
-    )
-    assert result.returncode == 0, f"{argv}: exit {result.returncode}: {result.stderr}"
-    return result.stdout
-
-
-def squeue_field(job_id: str, field: str) -> str | None:
-    out = subprocess.run(
-        ["squeue", "-h", "-j", job_id, "-o", field],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-        check=False,
-    ).stdout.strip()
-    return out or None
 
 
 @dataclass(frozen=True)
@@ -670,10 +631,10 @@ def test_no_sacct_does_not_guess_epochs(live: Live, no_sacct: Summary) -> None:
 
     files_only = script("parse_status.py", str(live.exp), "--no-sacct")
     assert files_only["slurm"]["available"] is False
-    for run in files_only["runs"]:
-        for cell in run["cells"]:
+    for entry in files_only["runs"]:
+        for cell in entry["cells"]:
             if cell["epoch"] is not None:
-                assert cell["status"] != "COMPLETED", (run["name"], cell)
+                assert cell["status"] != "COMPLETED", (entry["name"], cell)
                 assert cell["log"] is None and cell["epoch_source"] is None
     assert {r["run"]: r["duration_source"] for r in report["training"]} == dict.fromkeys(
         (SHORT, LONG, OOM), "tqdm"

@@ -17,15 +17,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from summarize_experiment.slurm import SlurmLookup, lookup_jobs, submit_dependent_job
+
+from .live import COMMAND_TIMEOUT_S, ENDED, run, squeue_field, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -33,46 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / "scripts" / "slurm_jobs.py"
 SHORT_NAME = "eval-capitalization-rank4_lr1e-5-ep0"
 LONG_NAME = "eval-capitalization-Llama-3.2-1B-Instruct_rank16_lr1e-5_extra_long_suffix-ep3"
-# Jobs start within a second on the idle testbed and sacct knows them a second later; 60 s
-# fails a stuck test long before the suite's 3-minute budget is gone.
-WAIT_S = 60
 # slurmctld checks time limits every 30 s; the job is then killed within KillWait (2 s).
 TIMEOUT_WAIT_S = 45
-COMMAND_TIMEOUT_S = 30
-ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"}
-
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], limit_s: float = WAIT_S) -> T:
-    """Call probe every 0.5 s until it returns something other than None/False."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: still not true after {limit_s} s (last: {value!r})")
-        time.sleep(0.5)
-
-
-def run(*argv: str) -> str:
-    result = subprocess.run(
-        argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
-    )
-    assert result.returncode == 0, f"{argv}: exit {result.returncode}: {result.stderr}"
-    return result.stdout
-
-
-def squeue_state(job_id: str) -> str | None:
-    out = subprocess.run(
-        ["squeue", "-h", "-j", job_id, "-o", "%T"],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-        check=False,
-    ).stdout.strip()
-    return out or None
 
 
 def ended_in_sacct(job_ids: list[str]) -> Callable[[], SlurmLookup | None]:
@@ -128,7 +90,9 @@ def jobs(live_slurm, tmp_path_factory: pytest.TempPathFactory) -> Jobs:
     )
     wait_for(
         "cancel/timeout jobs running",
-        lambda: all(squeue_state(j) == "RUNNING" for j in (submitted.cancelled, submitted.timeout)),
+        lambda: all(
+            squeue_field(j, "%T") == "RUNNING" for j in (submitted.cancelled, submitted.timeout)
+        ),
     )
     run("scancel", submitted.cancelled)
     run("scontrol", "update", f"JobId={submitted.timeout}", "EndTime=now")
