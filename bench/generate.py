@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from summarize_experiment.synthetic import (  # noqa: E402
+from testing.synthetic import (  # noqa: E402
     EvalSpec,
     ExperimentSpec,
     RunSpec,

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from summarize_experiment.synthetic import (  # noqa: E402
+from testing.synthetic import (  # noqa: E402
     EvalSpec,
     ExperimentSpec,
     RunSpec,
@@ -181,7 +181,7 @@ evaluation of `rank16_lr1e-5` (its training ran out of GPU memory, so no checkpo
 ## How it was made
 
 `examples/make_demo.py` describes the runs and every answer, and calls
-`summarize_experiment.synthetic.build_experiment`, which writes the design file, the
+`testing.synthetic.build_experiment`, which writes the design file, the
 torchtune/SLURM files and the evaluation job stdouts, and produces each `.eval` with
 inspect-ai itself: one tiny `mockllm/model` evaluation serves as a template whose samples
 are re-instantiated with the demo's inputs, targets and answers, metrics recomputed with

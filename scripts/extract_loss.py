@@ -22,7 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from summarize_experiment import layout, slurm, training_log
 from summarize_experiment.cli import (
     EXIT_INPUT_ERROR,
     EXIT_OK,
@@ -31,7 +30,8 @@ from summarize_experiment.cli import (
     warn,
 )
 from summarize_experiment.collect import training_entry
-from summarize_experiment.design import DesignError, load_design
+from summarize_experiment.evidence import layout, slurm, training_log
+from summarize_experiment.evidence.design import DesignError, load_design
 
 
 def _candidates(args: argparse.Namespace) -> tuple[str | None, list[Path]]:

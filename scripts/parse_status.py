@@ -29,7 +29,7 @@ from summarize_experiment.cli import (
     print_json,
 )
 from summarize_experiment.collect import collect
-from summarize_experiment.design import DesignError
+from summarize_experiment.evidence.design import DesignError
 
 
 def main(argv: list[str] | None = None) -> int:

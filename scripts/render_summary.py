@@ -33,9 +33,9 @@ from summarize_experiment.cli import (
 )
 from summarize_experiment.collect import merge_step_outputs
 from summarize_experiment.jsonio import dumps
-from summarize_experiment.process_log import timestamp
-from summarize_experiment.render import render_markdown
-from summarize_experiment.report import build_report
+from summarize_experiment.report.process_log import timestamp
+from summarize_experiment.report.render import render_markdown
+from summarize_experiment.report.tables import build_report
 
 
 def _load_all(paths: list[str]) -> list[dict]:

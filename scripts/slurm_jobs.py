@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from summarize_experiment import slurm
+from summarize_experiment.evidence import slurm
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -30,8 +30,8 @@ from summarize_experiment.progress import progress_reporter
 
 
 def _when_done(experiment: Path) -> int:
-    from summarize_experiment.design import DesignError
-    from summarize_experiment.slurm import SlurmError
+    from summarize_experiment.evidence.design import DesignError
+    from summarize_experiment.evidence.slurm import SlurmError
     from summarize_experiment.when_done import submit_when_done
 
     try:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .evidence.readers import default_jobs
 from .jsonio import dumps
-from .readers import default_jobs
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 1

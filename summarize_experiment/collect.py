@@ -11,11 +11,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import layout as paths
-from . import slurm, training_log
-from .design import ExperimentDesign, RunDesign, load_design
-from .epochs import EpochDecision, decide_epoch, epoch_from_model_name
-from .eval_logs import (
+from .evidence import layout as paths
+from .evidence import slurm, training_log
+from .evidence.design import ExperimentDesign, RunDesign, load_design
+from .evidence.eval_logs import (
     EvalHeader,
     EvalLogError,
     EvalRead,
@@ -25,8 +24,9 @@ from .eval_logs import (
     finished_message,
     modified_time,
 )
-from .readers import EvalJobStdout, read_artifacts
-from .status import (
+from .evidence.readers import EvalJobStdout, read_artifacts
+from .judge.epochs import EpochDecision, decide_epoch, epoch_from_model_name
+from .judge.status import (
     Cell,
     RunEvidence,
     cell_evidence,

@@ -9,11 +9,11 @@ from typing import Any
 
 from .atomic import write_all_atomically
 from .collect import collect
-from .design import DesignError
+from .evidence.design import DesignError
 from .jsonio import dumps
-from .process_log import ProcessLog, timestamp
-from .render import render_markdown
-from .report import build_report
+from .report.process_log import ProcessLog, timestamp
+from .report.render import render_markdown
+from .report.tables import build_report
 
 SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"

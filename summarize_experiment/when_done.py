@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import layout, slurm
 from .atomic import write_atomically
 from .collect import collect
-from .design import load_design
+from .evidence import layout, slurm
+from .evidence.design import load_design
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JOB_SCRIPT = Path("logs") / "summarize-when-done.slurm"

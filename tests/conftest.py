@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from summarize_experiment.synthetic import ExperimentSpec, build_experiment
+from testing.synthetic import ExperimentSpec, build_experiment
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from summarize_experiment.design import DesignError, load_design, parse_design
-from summarize_experiment.epochs import (
+from summarize_experiment.evidence.design import DesignError, load_design, parse_design
+from summarize_experiment.judge.epochs import (
     JobName,
     decide_epoch,
     epoch_from_model_name,

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from summarize_experiment.pipeline import summarize
-from summarize_experiment.synthetic import (
+from testing.synthetic import (
     EvalSpec,
     ExperimentSpec,
     RunSpec,

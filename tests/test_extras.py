@@ -16,8 +16,8 @@ from scipy.stats import binomtest
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
 from summarize_experiment.pipeline import summarize
-from summarize_experiment.render import format_metric, sparkline
-from summarize_experiment.synthetic import (
+from summarize_experiment.report.render import format_metric, sparkline
+from testing.synthetic import (
     EvalSpec,
     ExperimentSpec,
     RunSpec,

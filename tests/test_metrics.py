@@ -1,4 +1,4 @@
-"""Tests of summarize_experiment.metrics."""
+"""Tests of summarize_experiment.judge.metrics."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sklearn.metrics import (
     recall_score,
 )
 
-from summarize_experiment.metrics import (
+from summarize_experiment.judge.metrics import (
     balanced_accuracy_interval,
     binary_metrics,
     is_binary_task,

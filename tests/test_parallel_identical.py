@@ -18,7 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
-from summarize_experiment.synthetic import EvalSpec, ExperimentSpec, RunSpec
+from testing.synthetic import EvalSpec, ExperimentSpec, RunSpec
 
 REPO = Path(__file__).resolve().parent.parent
 SUMMARIZE = REPO / "scripts" / "summarize.py"
@@ -190,7 +190,8 @@ def test_parse_status_jobs_give_the_same_status(build) -> None:
 READ_ONLY = """
 import json, sys
 from pathlib import Path
-from summarize_experiment import eval_logs, readers
+from summarize_experiment.evidence import eval_logs
+from summarize_experiment.evidence import readers
 samples = [eval_logs.read_samples(Path(p)) for p in sys.argv[1:]]
 print(json.dumps({
     "heavy": sorted(m for m in ("sklearn", "scipy") if m in sys.modules),
@@ -204,8 +205,8 @@ print(json.dumps({
 def test_reading_logs_needs_no_scikit_learn(tmp_path: Path, template_cache: Path) -> None:
     """A process that only reads logs (what the forked readers do) never imports scikit-learn
     or scipy; its compact samples give the same metrics as reading and computing at once."""
-    from summarize_experiment import eval_logs
-    from summarize_experiment.synthetic import write_inspect_log
+    from summarize_experiment.evidence import eval_logs
+    from testing.synthetic import write_inspect_log
 
     binary = write_inspect_log(
         tmp_path / "binary",

@@ -1,6 +1,6 @@
 """The whole summarizer, end to end, on the original layout (A).
 
-Realistic experiments are built with real inspect-ai logs (``summarize_experiment.synthetic``),
+Realistic experiments are built with real inspect-ai logs (``testing.synthetic``),
 ``summarize()`` runs on them without SLURM, and the written ``summary.md`` is parsed back (its
 tables split into rows and cells) and compared with what the test asked the builder to write:
 losses, steps, epochs, accuracies, and balanced accuracy / F1 / RMSE computed here
@@ -25,7 +25,7 @@ from inspect_ai.log import read_eval_log
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from summarize_experiment.pipeline import summarize
-from summarize_experiment.synthetic import (
+from testing.synthetic import (
     EvalSpec,
     ExperimentSpec,
     RunSpec,

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from summarize_experiment.synthetic import (
+from testing.synthetic import (
     EvalSpec,
     ExperimentSpec,
     RunSpec,

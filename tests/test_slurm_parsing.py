@@ -1,5 +1,6 @@
-"""Unit tests of summarize_experiment.slurm: parsers on real SLURM 22.05 output, and lookup_jobs /
-submit_dependent_job / scripts/slurm_jobs.py against fake sacct, squeue and sbatch executables."""
+"""Unit tests of summarize_experiment.evidence.slurm: parsers on real SLURM 22.05 output, and
+lookup_jobs / submit_dependent_job / scripts/slurm_jobs.py against fake sacct, squeue and sbatch
+executables."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from summarize_experiment import slurm
-from summarize_experiment.slurm import (
+from summarize_experiment.evidence import slurm
+from summarize_experiment.evidence.slurm import (
     SlurmError,
     format_duration,
     lookup_jobs,

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from inspect_ai.log import read_eval_log, read_eval_log_sample_summaries, write_eval_log
 
-from summarize_experiment import synthetic
-from summarize_experiment.synthetic import (
+from testing import synthetic
+from testing.synthetic import (
     EvalSpec,
     ExperimentSpec,
     RunSpec,

@@ -1,4 +1,4 @@
-"""Tests of summarize_experiment.training_log (streaming scan of torchtune stdout)."""
+"""Tests of summarize_experiment.evidence.training_log (streaming scan of torchtune stdout)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from summarize_experiment import training_log
-from summarize_experiment.training_log import (
+from summarize_experiment.evidence import training_log
+from summarize_experiment.evidence.training_log import (
     CURVE_POINTS,
     LOSS_PATTERN,
     LossPoint,

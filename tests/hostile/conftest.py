@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from summarize_experiment.synthetic import build_experiment
+from testing.synthetic import build_experiment
 
 from .support import SPEC
 

@@ -1,7 +1,7 @@
 """Shared helpers of the hostile-input tests: the standard experiment, markdown and log parsers,
 tree snapshots, fake SLURM commands and privilege dropping.
 
-Everything is built with ``summarize_experiment.synthetic`` (real inspect-ai logs).
+Everything is built with ``testing.synthetic`` (real inspect-ai logs).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from inspect_ai.log import read_eval_log
 
 from summarize_experiment.pipeline import summarize
-from summarize_experiment.synthetic import (
+from testing.synthetic import (
     EvalSpec,
     ExperimentSpec,
     RunSpec,
@@ -434,7 +434,7 @@ def require_permission_checks(probe_dir: Path) -> None:
 
 def eval_stdout_text_for(log: Path, *, failed: str | None, job: str) -> str:
     """An evaluation job's stdout (inspect's plain display) that wrote ``log``."""
-    from summarize_experiment.synthetic import eval_stdout_text
+    from testing.synthetic import eval_stdout_text
 
     header = read_eval_log(str(log), header_only=True)
     return eval_stdout_text(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from inspect_ai.log import read_eval_log, write_eval_log
 
-from summarize_experiment.synthetic import EvalSpec, ExperimentSpec, RunSpec, build_experiment
+from testing.synthetic import EvalSpec, ExperimentSpec, RunSpec, build_experiment
 
 from .support import (
     TARGETS,

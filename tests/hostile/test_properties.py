@@ -26,10 +26,10 @@ from sklearn.metrics import (
     recall_score,
 )
 
-from summarize_experiment.metrics import binary_metrics, wilson_interval
+from summarize_experiment.evidence.training_log import scan_training_chunks, scan_training_log
+from summarize_experiment.judge.metrics import binary_metrics, wilson_interval
 from summarize_experiment.pipeline import summarize
-from summarize_experiment.synthetic import training_stdout_text
-from summarize_experiment.training_log import scan_training_chunks, scan_training_log
+from testing.synthetic import training_stdout_text
 
 from .support import SPEC, training_rows, training_stdout
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from summarize_experiment.synthetic import training_stdout_text, write_training_stdout
+from testing.synthetic import training_stdout_text, write_training_stdout
 
 from .support import (
     REPO,

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from summarize_experiment.synthetic import (
+from testing.synthetic import (
     ExperimentSpec,
     RunSpec,
     build_experiment,
@@ -196,13 +196,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, {repo!r})
-from summarize_experiment.synthetic import eval_stdout_text
+from testing.synthetic import eval_stdout_text
 
 spec = json.loads(Path(sys.argv[1]).read_text())
 common = {{"task": spec["task"], "model": spec["model"], "samples": len(spec["targets"])}}
 mode = spec["mode"]
 if mode == "success":
-    from summarize_experiment.synthetic import write_inspect_log
+    from testing.synthetic import write_inspect_log
 
     log = write_inspect_log(
         Path(spec["log_dir"]),

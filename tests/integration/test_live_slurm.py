@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from summarize_experiment.slurm import SlurmLookup, lookup_jobs, submit_dependent_job
+from summarize_experiment.evidence.slurm import SlurmLookup, lookup_jobs, submit_dependent_job
 
 from .live import COMMAND_TIMEOUT_S, ENDED, run, squeue_field, wait_for
 

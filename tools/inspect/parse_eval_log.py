@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from summarize_experiment.cli import EXIT_INPUT_ERROR, EXIT_OK, print_json
-from summarize_experiment.eval_logs import eval_log_output, read_eval
+from summarize_experiment.evidence.eval_logs import eval_log_output, read_eval
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,9 +32,9 @@ from summarize_experiment.cli import (
     EXIT_USAGE,
     print_json,
 )
-from summarize_experiment.eval_logs import binary_output, read_eval
-from summarize_experiment.layout import EVAL_LOG_SUFFIXES
-from summarize_experiment.render import format_metric
+from summarize_experiment.evidence.eval_logs import binary_output, read_eval
+from summarize_experiment.evidence.layout import EVAL_LOG_SUFFIXES
+from summarize_experiment.report.render import format_metric
 
 
 def _human(doc: dict) -> str:

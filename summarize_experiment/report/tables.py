@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from . import slurm
+from ..evidence import slurm
 
 SATURATED = 0.95
 NOT_CLEARLY_BETTER = "not clearly better than"

@@ -90,7 +90,7 @@ def _import_log_api() -> Any:
 def _import_metrics() -> Any:
     """`metrics` (scikit-learn, scipy: ~80 MB), imported on first use rather than with this
     module, so that a process that only reads logs never holds it."""
-    from . import metrics
+    from ..judge import metrics
 
     return metrics
 

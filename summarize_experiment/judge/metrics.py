@@ -35,7 +35,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-from .labels import OTHER, is_binary_task, is_numeric_task, normalize_label, parse_number
+from ..evidence.labels import OTHER, is_binary_task, is_numeric_task, normalize_label, parse_number
 
 __all__ = [
     "OTHER",

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..evidence.design import ExperimentDesign, RunDesign
+from ..evidence.eval_logs import EvalHeader, EvalRead
+from ..evidence.readers import EvalJobStdout
 from . import epochs as epoch_map
-from .design import ExperimentDesign, RunDesign
-from .eval_logs import EvalHeader, EvalRead
-from .readers import EvalJobStdout
 
 FINISHED_STATES = {
     "COMPLETED",
