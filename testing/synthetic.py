@@ -671,6 +671,43 @@ class _Template:
     header: EvalLog
     created: datetime
     samples: dict[str, _CompiledSample]
+    raw: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Each kind's sample JSON and id, to derive the samples of other scorers from."""
+
+
+SCORERS = {"match": {"location": "exact", "ignore_case": False}, "includes": {"ignore_case": False}}
+"""The C/I scorers a log can be written for, with the options the task scripts pass.
+
+ARTIFACTS.md "Scorers": ``match`` and ``includes`` (inspect's own) score ``C``/``I``.
+"""
+
+
+def _scorer_sample(template: _Template, kind: str, scorer: str) -> _CompiledSample:
+    """The template sample of ``kind`` scored by ``scorer``.
+
+    ``kind`` is C, I or E, or ``IC``: a reply other than the target that the scorer still
+    counts correct (``includes`` finds the target inside a verbose reply).
+    """
+    key = f"{kind}:{scorer}"
+    if key in template.samples:
+        return template.samples[key]
+    text, sample_id = template.raw["I" if kind == "IC" else kind]
+    if kind == "IC":
+        text = text.replace('"value":"I"', '"value":"C"')
+    options = json.dumps(SCORERS[scorer], separators=(",", ":"))
+    text = (
+        text.replace('"scores":{"match":', f'"scores":{{{json.dumps(scorer)}:')
+        .replace('"type":"scorer","name":"match"', f'"type":"scorer","name":{json.dumps(scorer)}')
+        .replace(
+            '"scorer":"match","scorer_args":{"location":"exact","ignore_case":false}',
+            f'"scorer":{json.dumps(scorer)},"scorer_args":{options}',
+        )
+    )
+    if scorer != "match" and '"match"' in text:
+        raise RuntimeError("template sample names the match scorer in an unexpected place")
+    compiled = _compile(text, sample_id)
+    template.samples[key] = compiled
+    return compiled
 
 
 _TEMPLATES: dict[str, _Template] = {}
@@ -812,17 +849,19 @@ def _load_template(cache_dir: Path | None) -> _Template:
             write_eval_log(log, str(partial))
             partial.replace(cached)
     by_kind: dict[str, _CompiledSample] = {}
+    raw: dict[str, tuple[str, int]] = {}
     for sample in log.samples or []:
         if sample.error is not None:
             kind, sample = "E", _scrub_errored(sample)
         else:
             kind = str(sample.scores["match"].value)
-        by_kind[kind] = _compile(sample.model_dump_json(exclude_none=True), int(sample.id))
+        raw[kind] = (sample.model_dump_json(exclude_none=True), int(sample.id))
+        by_kind[kind] = _compile(*raw[kind])
     if set(by_kind) != {"C", "I", "E"}:
         raise RuntimeError(f"template samples incomplete: {sorted(by_kind)}")
     header = log.model_copy(update={"samples": None, "location": ""})
     template = _Template(
-        header=header, created=datetime.fromisoformat(log.eval.created), samples=by_kind
+        header=header, created=datetime.fromisoformat(log.eval.created), samples=by_kind, raw=raw
     )
     _TEMPLATES[key] = template
     return template
@@ -843,9 +882,16 @@ def _clean_component(text: str) -> str:
 
 
 def inspect_log_name(task: str, task_id: str, created: datetime, ext: str = "eval") -> str:
-    """The file name inspect gives a log: ``2026-01-05T12-00-30-00-00_sum-digits_<id>.eval``."""
+    """The file name inspect gives a log: ``2026-01-05T12-00-30-00-00_sum-digits_<id>.eval``.
+
+    As inspect-ai's ``eval_log_name`` (``inspect_ai/_util/log_layout.py``): ``{created}_{task}_
+    {id}``, the task without a registry package prefix (``pkg/name``; ``hf/...`` kept), each
+    component through ``clean_filename_component`` (``_ / : +`` become ``-``; spaces and
+    parentheses stay, as in ARTIFACTS.md "Layout B": ``…_acs-income-rank4 (acs-income)_{id}``).
+    """
     iso = created.astimezone(UTC).isoformat(timespec="seconds")
-    return f"{_clean_component(iso)}_{_clean_component(task)}_{_clean_component(task_id)}.{ext}"
+    name = task if task.startswith("hf/") else task.split("/", 1)[-1]
+    return f"{_clean_component(iso)}_{_clean_component(name)}_{_clean_component(task_id)}.{ext}"
 
 
 def _fast_recorder() -> Any:
@@ -929,17 +975,25 @@ def write_inspect_log(
     inputs: Sequence[str] | None = None,
     cache_dir: Path | None = None,
     seconds_per_sample: float = 0.25,
+    metadata: dict | None = None,
+    task_file: str | None = None,
+    scorer: str = "match",
+    dataset: str | None = None,
 ) -> Path:
-    """Write a real inspect-ai log of a ``match`` scorer and return its path.
+    """Write a real inspect-ai log of a ``match`` (or ``includes``) scorer and return its path.
 
     Sample i has ``targets[i]`` and the model answered ``answers[i]`` (recorded as the
-    completion and the score's answer); its score is ``C`` when the two are equal, else
-    ``I``. A None answer is an errored sample in a ``success`` log (no score, counted out
-    of ``completed_samples``) and an unlogged sample otherwise. ``status``: success,
-    error (``results`` None, an ``EvalError``), cancelled (results over the logged samples)
-    or started (the log of a killed process: no header, no results). The file name is
+    completion and the score's answer); its score is ``C`` when the two are equal (for
+    ``includes``: when the target occurs in the answer), else ``I``. A None answer is an
+    errored sample in a ``success`` log (no score, counted out of ``completed_samples``) and
+    an unlogged sample otherwise. ``status``: success, error (``results`` None, an
+    ``EvalError``), cancelled (results over the logged samples) or started (the log of a
+    killed process: no header, no results). The file name is
     inspect's own unless ``filename`` is given; ``log_format="json"`` writes an old-style
     ``.json`` log. ``cache_dir`` keeps the mockllm template log across processes.
+    ``metadata`` is the eval's ``eval.metadata`` (what ``inspect eval --metadata k=v`` stores),
+    ``task_file`` the task script recorded (default one named after ``task``) and ``dataset``
+    the dataset name (default ``task``).
     """
     from inspect_ai.log import EvalSample, recompute_metrics, write_eval_log
     from inspect_ai.model import ModelUsage
@@ -948,6 +1002,8 @@ def write_inspect_log(
         raise ValueError(f"status must be success, error, cancelled or started, got {status!r}")
     if log_format not in ("eval", "json"):
         raise ValueError(f"log_format must be 'eval' or 'json', got {log_format!r}")
+    if scorer not in SCORERS:
+        raise ValueError(f"scorer must be one of {sorted(SCORERS)}, got {scorer!r}")
     if len(targets) != len(answers) or (inputs is not None and len(inputs) != len(targets)):
         raise ValueError("targets, answers (and inputs) must have the same length")
     template = _load_template(cache_dir)
@@ -971,9 +1027,14 @@ def write_inspect_log(
         if answer is None:
             if status != "success":
                 continue
-            compiled, errored = template.samples["E"], errored + 1
+            kind, errored = "E", errored + 1
+        elif answer == target:
+            kind = "C"
         else:
-            compiled = template.samples["C" if answer == target else "I"]
+            kind = "IC" if scorer == "includes" and target in answer else "I"
+        compiled = (
+            template.samples[kind] if scorer == "match" else _scorer_sample(template, kind, scorer)
+        )
         text = inputs[i] if inputs is not None else f"{task} item {i + 1}"
         values = {
             "target": json.dumps(target),
@@ -1011,19 +1072,28 @@ def write_inspect_log(
             "created": created.isoformat(),
             "task": task,
             "task_id": task_id,
-            "task_file": f"{SCRATCH}/tasks/{task}/inspect_task_{task}.py",
+            "task_file": task_file or f"{SCRATCH}/tasks/{task}/inspect_task_{task}.py",
             "task_display_name": task,
             "task_registry_name": task,
             "task_args": task_args,
             "task_args_passed": dict(task_args),
             "dataset": header.eval.dataset.model_copy(
-                update={"name": task, "samples": n, "sample_ids": list(range(1, n + 1))}
+                update={
+                    "name": dataset or task,
+                    "samples": n,
+                    "sample_ids": list(range(1, n + 1)),
+                }
             ),
             "model": model,
             "model_args": model_args,
             "model_base_url": None,
             "revision": None,
             "config": header.eval.config.model_copy(update={"fail_on_error": errored == 0}),
+            "metadata": dict(metadata) if metadata else None,
+            "scorers": [
+                s.model_copy(update={"name": scorer, "options": dict(SCORERS[scorer])})
+                for s in header.eval.scorers or []
+            ],
         }
     )
     tokens = len(samples) - errored

@@ -161,6 +161,71 @@ def test_fast_writer_matches_write_eval_log(tmp_path: Path, template_cache: Path
     assert read_eval_log(str(fast)).samples == read_eval_log(str(slow)).samples
 
 
+def test_metadata_task_file_and_vis_label_task(tmp_path: Path, template_cache: Path) -> None:
+    path = write_inspect_log(
+        tmp_path,
+        task="acs_income_rank4 (acs_income)",
+        model="hf/rank4_epoch_0",
+        targets=["1", "0"],
+        answers=["1", "1"],
+        task_args={"vis_label": "rank4 (acs_income)"},
+        metadata={"epoch": 0, "is_finetuned": True, "source_model": "Llama-3.2-1B-Instruct"},
+        task_file="/x/inspect_task.py",
+        dataset="income_test",
+        created=CREATED,
+        cache_dir=template_cache,
+    )
+    # inspect's naming: '_' becomes '-', the space and the parentheses stay
+    assert re.fullmatch(
+        r"2026-02-03T04-05-06-00-00_acs-income-rank4 \(acs-income\)_[0-9A-Za-z]{22}\.eval",
+        path.name,
+    )
+    log = header(path)
+    assert log.eval.task == "acs_income_rank4 (acs_income)"
+    assert log.eval.metadata == {
+        "epoch": 0,
+        "is_finetuned": True,
+        "source_model": "Llama-3.2-1B-Instruct",
+    }
+    assert log.eval.task_file == "/x/inspect_task.py"
+    assert log.eval.dataset.name == "income_test"
+    assert log.eval.task_args == {"vis_label": "rank4 (acs_income)"}
+
+
+@pytest.mark.parametrize(
+    "task", ["capitalization", "acs_income_rank4 (acs_income)", "pkg/sum_digits", "a:b+c/d"]
+)
+def test_inspect_log_name_matches_inspect(task: str) -> None:
+    layout = pytest.importorskip("inspect_ai._util.log_layout")
+    ours = synthetic.inspect_log_name(task, "Abc_123", CREATED)
+    theirs = layout.eval_log_name(
+        task=task, task_id="Abc_123", created=CREATED.isoformat(), model="hf/m"
+    )
+    assert ours == theirs + ".eval"
+
+
+def test_includes_scorer(tmp_path: Path, template_cache: Path) -> None:
+    path = write_inspect_log(
+        tmp_path,
+        task="t",
+        model="hf/m",
+        targets=["1", "0", "1"],
+        answers=["The answer is 1", "0", "0"],
+        scorer="includes",
+        cache_dir=template_cache,
+    )
+    log = header(path)
+    assert [s.name for s in log.results.scores] == ["includes"]
+    assert [s.name for s in log.eval.scorers] == ["includes"]
+    assert accuracy(path) == pytest.approx(2 / 3)
+    summaries = read_eval_log_sample_summaries(str(path))
+    assert [s.scores["includes"].value for s in summaries] == ["C", "C", "I"]
+    assert summaries[0].scores["includes"].answer == "The answer is 1"
+    with pytest.raises(ValueError, match="scorer must be one of"):
+        write_inspect_log(tmp_path, task="t", model="m", targets=["1"], answers=["1"],
+                          scorer="risk_scorer", cache_dir=template_cache)  # fmt: skip
+
+
 def test_template_disk_cache(tmp_path: Path, template_cache: Path) -> None:
     write_inspect_log(tmp_path, task="t", model="m", targets=["1"], answers=["1"],
                       cache_dir=template_cache)  # fmt: skip
