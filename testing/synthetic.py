@@ -17,8 +17,10 @@ import hashlib
 import json
 import math
 import os
+import posixpath
 import random
 import re
+import shlex
 import shutil
 import struct
 import tempfile
@@ -65,18 +67,30 @@ _SHORTUUID = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 # ---------------------------------------------------------------------------
 
 TRAINING_ENDINGS = ("completed", "oom", "timeout", "traceback", "diverged", "not_started")
-EVAL_STATUSES = ("success", "error", "cancelled", "started", "missing", "job_failed")
+EVAL_STATUSES = ("success", "error", "cancelled", "started", "timeout", "missing", "job_failed")
 EPOCH_EVIDENCE = ("task_args", "model_name", "model_path")
+RUN_TYPES = ("fine-tuned", "control", "eval-only")
+"""ARTIFACTS.md "Run types": ``runs[].type`` is ``fine-tuned``, ``control`` or ``eval-only``."""
+MAX_OOM_RETRIES = 3
+"""ARTIFACTS.md "Run logs": an out-of-memory fine-tune is resubmitted up to 3 times."""
 
 
 @dataclass
 class RunSpec:
-    """One run of the experiment design (a fine-tuned configuration or a control).
+    """One run of the experiment design (a fine-tuned configuration, a control or eval-only).
 
     ``training``: completed | oom | timeout | traceback | diverged | not_started (ignored
-    for controls). ``epochs_trained`` is the number of checkpoints written: all epochs by
-    default, none for a failed training (which then stops in the following epoch).
-    ``losses`` (one per global step) defaults to a decreasing curve ending at ``final_loss``.
+    for controls and eval-only runs). ``epochs_trained`` is the number of checkpoints
+    written: all epochs by default, none for a failed training (which then stops in the
+    following epoch). ``losses`` (one per global step) defaults to a decreasing curve
+    ending at ``final_loss``.
+
+    ``type="eval-only"`` (layout B) evaluates ``parameters["checkpoint_path"]``, a checkpoint
+    trained elsewhere: no training, no ``setup_finetune.yaml``. ``oom_retries`` (0-3) is how
+    often the fine-tune ran out of GPU memory first and was resubmitted with half the batch
+    size: ``batch_size`` is the first submission's, and ``training`` is how the last
+    submission (the one that counts) ended. ``train_job_id`` is the last submission's id
+    (earlier ones sit just below it). ``vis_label`` is the run's label in the default matrix.
     """
 
     name: str
@@ -89,6 +103,9 @@ class RunSpec:
     train_job_id: int | None = None
     steps_per_epoch: int = 25
     final_loss: float | None = None
+    oom_retries: int = 0
+    batch_size: int = 4
+    vis_label: str | None = None
 
 
 @dataclass
@@ -96,10 +113,12 @@ class EvalSpec:
     """One evaluation cell: a run evaluated on a task at an epoch (None for controls).
 
     ``status``: success | error | cancelled | started (log left unfinished, job killed at
-    its time limit) | missing (nothing: no job, no log) | job_failed (job stdout with a
-    failure, no log). ``answers`` entries that are None are errored samples in a
-    ``success`` log and samples not yet logged in the other statuses; for error,
-    cancelled and started the builder also cuts the log short (``completed_fraction``).
+    its time limit) | timeout (job killed at its time limit before inspect wrote a log) |
+    missing (nothing: no job, no log) | job_failed (job stdout with a failure, no log).
+    ``answers`` entries that are None are errored samples in a ``success`` log and samples
+    not yet logged in the other statuses; for error, cancelled and started the builder also
+    cuts the log short (``completed_fraction``). ``variant`` (layout B) names one of several
+    cells of the same task: folder ``{task}_{variant}_epoch{N}`` (control: ``{task}_{variant}``).
     """
 
     run: str
@@ -113,6 +132,7 @@ class EvalSpec:
     extra_logs: int = 0
     inputs: Sequence[str] | None = None
     completed_fraction: float = 0.6
+    variant: str | None = None
 
 
 @dataclass
@@ -120,9 +140,15 @@ class ExperimentSpec:
     """A whole experiment: its design plus what happened to each run and evaluation.
 
     ``matrix`` defaults to every run x task at the epochs its cells name (all epochs when
-    it has none; ``None`` for controls). ``output_key`` spells layout A's output root
-    (``base_directory`` as real files do, or the specification's ``output_dir_base``).
-    Jobs without a given id get ids counting up from ``job_id_base``.
+    it has none; ``None`` for controls and eval-only runs); an entry may carry a
+    ``vis_label``. ``output_key`` spells layout A's output root (``base_directory`` as real
+    files do, or the specification's ``output_dir_base``). Jobs without a given id get ids
+    counting up from ``job_id_base``. ``scorer`` names the scorer (``match`` or ``includes``).
+
+    Datasets (layout B): with ``dataset_condition`` the training and evaluation data are
+    generated files ``{condition}_{split}_{hash8}.json`` (with a ``.meta.json`` sidecar when
+    ``dataset_sidecar``); ``write_datasets`` writes them under ``{root}/ck-data/`` (else they
+    are only named, on the fictional cluster).
     """
 
     name: str
@@ -136,6 +162,10 @@ class ExperimentSpec:
     question: str = "Which fine-tuning configuration performs best on the evaluation tasks?"
     job_id_base: int = 2773000
     task_descriptions: dict[str, str] = field(default_factory=dict)
+    scorer: str = "match"
+    dataset_condition: str | None = None
+    dataset_sidecar: bool = True
+    write_datasets: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -208,8 +238,9 @@ def _spark(values: Sequence[float], width: int = 40) -> str:
     return "".join(out)
 
 
-def _training_header(epochs: int, steps_per_epoch: int, output_dir: str, seed: int) -> str:
-    batch_size = 4
+def _training_header(
+    epochs: int, steps_per_epoch: int, output_dir: str, seed: int, batch_size: int = 4
+) -> str:
     return (
         "Running LoRAFinetuneRecipeSingleDevice with resolved config:\n"
         "\n"
@@ -332,6 +363,7 @@ def _training_chunks(
     diverge_step: int | None,
     job_id: int,
     end_time: datetime,
+    batch_size: int = 4,
 ) -> Iterator[str]:
     """Yield the training stdout in pieces (so huge logs stream to disk)."""
     if ending not in TRAINING_ENDINGS or ending == "not_started":
@@ -353,7 +385,7 @@ def _training_chunks(
             raise ValueError(f"stop_step must be within 1..{total}")
 
     rng = random.Random(seed)
-    yield _training_header(epochs, steps_per_epoch, output_dir, seed)
+    yield _training_header(epochs, steps_per_epoch, output_dir, seed, batch_size)
     base_rate = 2.0 + rng.random() * 0.4
     step = 0
     for epoch in range(epochs):
@@ -427,6 +459,7 @@ def training_stdout_text(
     diverge_step: int | None = None,
     job_id: int = 123,
     end_time: datetime = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC),
+    batch_size: int = 4,
 ) -> str:
     """torchtune training stdout as SLURM captures it (tqdm updates joined by ``\\r``).
 
@@ -435,7 +468,7 @@ def training_stdout_text(
     share each physical line. ``losses`` holds one value per global step (default: a
     decreasing curve). ``ending``: completed, oom, timeout, traceback (stop after global
     step ``stop_step``, default 40% of training) or diverged (nan from ``diverge_step``,
-    default 60%, and training completes).
+    default 60%, and training completes). ``batch_size`` is the one the config shows.
     """
     return "".join(
         _training_chunks(
@@ -450,6 +483,7 @@ def training_stdout_text(
             diverge_step=diverge_step,
             job_id=job_id,
             end_time=end_time,
+            batch_size=batch_size,
         )
     )
 
@@ -466,6 +500,7 @@ def write_training_stdout(path: Path, **kwargs: Any) -> Path:
         "diverge_step": None,
         "job_id": 123,
         "end_time": datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC),
+        "batch_size": 4,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -533,19 +568,74 @@ def eval_stdout_text(
     task_args: dict | None = None,
     job_id: int = 123,
     end_time: datetime = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC),
+    total_time: float | None = None,
+    wall_time: float | None = None,
+    dataset: str | None = None,
 ) -> str:
     """What an ``inspect eval`` SLURM job prints (inspect's plain display).
 
-    A success ends with the task summary: a ``{scorer}/accuracy: 0.85  {scorer}/stderr: ...``
+    A success ends with the task summary: ``total time:`` (``total_time`` seconds, else a
+    duration from the sample count), a ``{scorer}/accuracy: 0.85  {scorer}/stderr: ...``
     metric line and ``Log: {log_path}``. ``failed``: error (traceback, then the Log line of
-    the error log), cancelled (scancel; a cancelled log), timeout (killed at the time limit,
-    log left unfinished), oom (the model never loaded: CUDA OOM traceback, no log) or
-    traceback (generic failure before any log).
+    the error log), cancelled (scancel; a cancelled log), timeout (killed at the time limit:
+    log left unfinished, or with ``log_path`` None killed while loading the model, before
+    any log), oom (the model never loaded: CUDA OOM traceback, no log) or traceback
+    (generic failure before any log). ``wall_time`` adds what ``/usr/bin/time -p`` prints
+    when the evaluation process ends by itself (ARTIFACTS.md "Layout B": ``real <seconds>``).
+    ``dataset`` is the dataset name shown (default ``task``).
     """
     if failed is not None and failed not in _EVAL_FAILURES:
         raise ValueError(f"failed must be None or one of {_EVAL_FAILURES}, got {failed!r}")
+    text = _inspect_output(
+        log_path=log_path,
+        task=task,
+        accuracy=accuracy,
+        scorer=scorer,
+        failed=failed,
+        model=model,
+        samples=samples,
+        completed=completed,
+        task_args=task_args,
+        job_id=job_id,
+        end_time=end_time,
+        total_time=total_time,
+        dataset=dataset or task,
+    )
+    if wall_time is None or failed in ("cancelled", "timeout"):
+        return text  # killed by SLURM: time dies with it and prints nothing
+    return text + _time_p(wall_time, exit_code=0 if failed is None else 1)
+
+
+def _time_p(real: float, exit_code: int) -> str:
+    """GNU ``/usr/bin/time -p`` output (stderr, which the job's output file also holds)."""
+    status = f"Command exited with non-zero status {exit_code}\n" if exit_code else ""
+    return f"{status}real {real:.2f}\nuser {real * 0.83:.2f}\nsys {real * 0.07:.2f}\n"
+
+
+def _inspect_output(
+    *,
+    log_path: Path | None,
+    task: str,
+    accuracy: float | None,
+    scorer: str,
+    failed: str | None,
+    model: str,
+    samples: int,
+    completed: int | None,
+    task_args: dict | None,
+    job_id: int,
+    end_time: datetime,
+    total_time: float | None,
+    dataset: str,
+) -> str:
+    """The ``inspect eval`` part of an evaluation job's output (see :func:`eval_stdout_text`)."""
+    if failed == "timeout" and log_path is None:
+        return (
+            "Loading checkpoint shards:   0%|          | 0/2 [00:00<?, ?it/s]\n"
+            + _slurm_time_limit(job_id, end_time)
+        )
     args = ", ".join(f"{k}: {v}" for k, v in (task_args or {}).items())
-    dataset_line = f"{args}, dataset: {task}" if args else f"dataset: {task}"
+    dataset_line = f"{args}, dataset: {dataset}" if args else f"dataset: {dataset}"
     if failed == "oom":
         return _model_load_traceback(TORCH_OOM)
     if failed == "traceback":
@@ -605,6 +695,9 @@ def eval_stdout_text(
     tokens_in, tokens_out = 12 * done, done
     column = max(28, len(model) + 2)
     duration = f"0:{done // 60 + 1:02d}:{(done * 7) % 60:02d}"
+    if total_time is not None:
+        minutes, secs = divmod(int(total_time), 60)
+        duration = f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
     lines += [
         _RULE,
         f"{task} ({samples} samples): {model}",
@@ -1137,11 +1230,15 @@ def write_inspect_log(
 # ---------------------------------------------------------------------------
 
 _HOUR = 3600
+TRAIN_TIME = "04:00:00"
+"""Time limit of the training jobs (a timed-out training ran this long)."""
+EVAL_TIME = "01:00:00"
+"""Time limit of the evaluation jobs (a timed-out evaluation ran this long)."""
 
 
 @dataclass
 class _Job:
-    """One SLURM job the experiment ran (training or one evaluation attempt)."""
+    """One SLURM job the experiment ran (a training submission or one evaluation attempt)."""
 
     job_id: int
     kind: str
@@ -1161,7 +1258,37 @@ def _cell_label(task: str, epoch: int | None) -> str:
 def _eval_job_name(task: str, run: str, epoch: int | None, layout: str) -> str:
     if layout == "A":
         return f"eval-{task}-{run}" if epoch is None else f"eval-{task}-{run}-ep{epoch}"
+    # ARTIFACTS.md "Layout B", job names: eval-{task}-ep{N} (control and eval-only: eval-{task})
     return f"eval-{task}" if epoch is None else f"eval-{task}-ep{epoch}"
+
+
+def _early_oom_step(attempt: int, total: int) -> int:
+    """The global step at which an out-of-memory submission died (early in epoch 1)."""
+    return min(total, 2 + attempt)
+
+
+def _check_spec(spec: ExperimentSpec, layout: str) -> None:
+    """Reject what the requested layout cannot hold."""
+    if spec.scorer not in SCORERS:
+        raise ValueError(f"scorer must be one of {sorted(SCORERS)}, got {spec.scorer!r}")
+    if layout == "A" and (spec.dataset_condition or spec.write_datasets):
+        raise ValueError("dataset_condition and write_datasets are layout B options")
+    for run in spec.runs:
+        if run.type not in RUN_TYPES:
+            raise ValueError(f"run {run.name}: type must be one of {RUN_TYPES}")
+        if run.type == "eval-only":
+            if layout == "A":
+                raise ValueError(f"run {run.name}: eval-only runs belong to layout B")
+            if not run.parameters.get("checkpoint_path"):
+                raise ValueError(f"eval-only run {run.name} needs parameters.checkpoint_path")
+        if not 0 <= run.oom_retries <= MAX_OOM_RETRIES:
+            raise ValueError(f"run {run.name}: oom_retries must be within 0..{MAX_OOM_RETRIES}")
+        if run.oom_retries and (run.type != "fine-tuned" or run.training == "not_started"):
+            raise ValueError(f"run {run.name}: only a fine-tune that ran can be resubmitted")
+        if run.batch_size >> run.oom_retries < 1:
+            raise ValueError(f"run {run.name}: batch_size too small to halve {run.oom_retries}x")
+    if layout == "A" and any(cell.variant is not None for cell in spec.evals):
+        raise ValueError("variant cells belong to layout B")
 
 
 def _plan_jobs(spec: ExperimentSpec) -> list[_Job]:
@@ -1169,11 +1296,13 @@ def _plan_jobs(spec: ExperimentSpec) -> list[_Job]:
     runs = {r.name: r for r in spec.runs}
     planned: list[_Job] = []
     for run in spec.runs:
-        if run.type == "control" or run.training == "not_started":
+        if run.type != "fine-tuned" or run.training == "not_started":
             continue
         if run.training not in TRAINING_ENDINGS:
             raise ValueError(f"run {run.name}: training must be one of {TRAINING_ENDINGS}")
-        planned.append(_Job(0, "train", run, outcome=run.training))
+        for attempt in range(run.oom_retries):
+            planned.append(_Job(0, "train", run, attempt=attempt, outcome="oom"))
+        planned.append(_Job(0, "train", run, attempt=run.oom_retries, outcome=run.training))
     for cell in spec.evals:
         if cell.status not in EVAL_STATUSES:
             raise ValueError(f"eval {cell.run}/{cell.task}: status must be one of {EVAL_STATUSES}")
@@ -1185,9 +1314,11 @@ def _plan_jobs(spec: ExperimentSpec) -> list[_Job]:
             planned.append(_Job(0, "eval", runs[cell.run], cell, cell.extra_logs, cell.status))
 
     def explicit(job: _Job) -> int | None:
-        """A given id; earlier attempts of a cell with a given id sit just below it."""
+        """A given id; earlier attempts of a run or cell with a given id sit just below it."""
         if job.kind == "train":
-            return job.run.train_job_id
+            if job.run.train_job_id is None:
+                return None
+            return job.run.train_job_id - (job.run.oom_retries - job.attempt)
         if job.cell.job_id is None:
             return None
         return job.cell.job_id - (job.cell.extra_logs - job.attempt)
@@ -1207,10 +1338,15 @@ def _plan_jobs(spec: ExperimentSpec) -> list[_Job]:
     for slot, job in enumerate(sorted(planned, key=lambda j: j.job_id)):
         job.slot = slot
         if job.kind == "train":
-            job.names = {layout: f"ft-{job.run.name}" for layout in ("A", "B")}
-            job.elapsed = 60 + int(spec.epochs * job.run.steps_per_epoch * 0.48)
+            # the toolkit names a fine-tune's job after its run (layout A here: ft-{run})
+            job.names = {"A": f"ft-{job.run.name}", "B": job.run.name}
+            total = spec.epochs * job.run.steps_per_epoch
+            if job.attempt < job.run.oom_retries:
+                job.elapsed = 60 + int(_early_oom_step(job.attempt, total) * 0.48)
+            else:
+                job.elapsed = 60 + int(total * 0.48)
             if job.outcome == "timeout":
-                job.elapsed = 4 * _HOUR
+                job.elapsed = 4 * _HOUR  # TRAIN_TIME
         else:
             cell = job.cell
             job.names = {
@@ -1218,8 +1354,8 @@ def _plan_jobs(spec: ExperimentSpec) -> list[_Job]:
                 for layout in ("A", "B")
             }
             job.elapsed = 45 + int(len(cell.targets) * 0.25)
-            if job.outcome == "started":
-                job.elapsed = _HOUR  # the eval scripts ask for --time=01:00:00
+            if job.outcome in ("started", "timeout"):
+                job.elapsed = _HOUR  # EVAL_TIME
     return planned
 
 
@@ -1267,6 +1403,9 @@ class _Tree:
         self.times[path] = self.default_time if when is None else when
         return path
 
+    def mkdir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+
     def mark(self, path: Path, when: float) -> None:
         self.times[path] = when
 
@@ -1307,13 +1446,16 @@ def _dump_yaml(data: dict) -> str:
 def _default_matrix(spec: ExperimentSpec) -> list[dict]:
     matrix = []
     for run in spec.runs:
-        if run.type == "control":
-            matrix.append({"run": run.name, "tasks": list(spec.tasks), "epochs": None})
+        label = {"vis_label": run.vis_label} if run.vis_label is not None else {}
+        if run.type != "fine-tuned":
+            # ARTIFACTS.md "Run types": controls and eval-only runs have `epochs: null`
+            matrix.append({"run": run.name, **label, "tasks": list(spec.tasks), "epochs": None})
             continue
         epochs = sorted({c.epoch for c in spec.evals if c.run == run.name and c.epoch is not None})
         matrix.append(
             {
                 "run": run.name,
+                **label,
                 "tasks": list(spec.tasks),
                 "epochs": epochs or list(range(spec.epochs)),
             }
@@ -1321,12 +1463,157 @@ def _default_matrix(spec: ExperimentSpec) -> list[dict]:
     return matrix
 
 
+# --- datasets (layout B) -------------------------------------------------------------
+
+
+@dataclass
+class _Datasets:
+    """The training and evaluation data as recorded, and the files to write (if any)."""
+
+    train: str
+    test: str
+    files: dict[Path, str]
+    generation: dict | None
+    splits: dict[str, int]
+
+
+_FEATURES = ["AGEP", "COW", "SCHL", "WKHP"]
+_TRAIN_ROWS, _VALIDATION_ROWS = 40, 10
+
+
+def _dataset_rows(rng: random.Random, count: int) -> list[dict[str, str]]:
+    """Tabular rows rendered as the dictionary template does, with a binary target."""
+    rows = []
+    for _ in range(count):
+        age, school, hours = rng.randint(18, 70), rng.randint(16, 24), rng.choice([20, 40, 50])
+        text = f"AGEP: {age}\nCOW: {rng.randint(1, 8)}\nSCHL: {school}\nWKHP: {hours}"
+        rows.append({"input": text, "output": "1" if school + hours / 10 > 24 else "0"})
+    return rows
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _generation_config(spec: ExperimentSpec) -> dict:
+    """A plausible canonical generation config (what the ``{hash8}`` of the file names hashes)."""
+    condition = spec.dataset_condition or ""
+    return {
+        "context": "",
+        "context_placement": "preamble",
+        "features": list(_FEATURES),
+        "missing_value_handling": "skip",
+        "one_to_many": None,
+        "perturbations": ["reorder"] if "reorder" in condition else [],
+        "question": "Is this person's income above $50,000? Answer 1 or 0.",
+        "schema_sha256": _sha(f"{spec.name}/schema"),
+        "seed": 42,
+        "source_sha256": _sha(f"{spec.name}/source"),
+        "split_ratio": 0.8,
+        "style_guidance": None,
+        "subsampling_ratio": 1.0,
+        "target": {"column": "PINCP", "threshold": 50000.0},
+        "template": "dictionary",
+        "template_file_sha256": None,
+        "validation_ratio": 0.1,
+    }
+
+
+def _plan_datasets(spec: ExperimentSpec, root: Path, shown: Any, day: datetime) -> _Datasets:
+    """ARTIFACTS.md "Layout B": generated datasets ``{condition}_{split}_{hash8}.json``.
+
+    With a sidecar ``{condition}_{split}_{hash8}.meta.json`` holding ``config_hash_short``.
+    Without a condition the evaluations read the training file, as the scaffolding does.
+    """
+    rng = random.Random(_sha(spec.name))
+    test_rows = max((len(c.targets) for c in spec.evals), default=10)
+    content = {
+        "train": _dataset_rows(rng, _TRAIN_ROWS),
+        "validation": _dataset_rows(rng, _VALIDATION_ROWS),
+        "test": _dataset_rows(rng, test_rows),
+    }
+    splits = {split: len(rows) for split, rows in content.items()}
+    where = root / "ck-data" if spec.write_datasets else None
+    condition = spec.dataset_condition
+    if condition is None:
+        name = f"{spec.name}_train.json"
+        if where is None:
+            return _Datasets(f"{SCRATCH}/data/{name}", f"{SCRATCH}/data/{name}", {}, None, splits)
+        text = json.dumps(content, indent=2) + "\n"
+        return _Datasets(
+            shown(where / name), shown(where / name), {where / name: text}, None, splits
+        )
+    config = _generation_config(spec)
+    config_hash = _sha(json.dumps(config, sort_keys=True, separators=(",", ":")))
+    source = f"{SCRATCH}/ck-data/source/{spec.name}.csv"
+    schema = f"{SCRATCH}/ck-data/source/{spec.name}_schema.yaml"
+    files: dict[Path, str] = {}
+    paths: dict[str, str] = {}
+    # the train file bundles the validation rows, as the generator does (extra_splits)
+    for split, data in (("train", ["train", "validation"]), ("test", ["test"])):
+        name = f"{condition}_{split}_{config_hash[:8]}.json"
+        if where is None:
+            paths[split] = f"{SCRATCH}/ck-data/generated/{name}"
+            continue
+        path = where / "generated" / name
+        text = json.dumps({key: content[key] for key in data}, indent=2) + "\n"
+        files[path] = text
+        paths[split] = shown(path)
+        if spec.dataset_sidecar:
+            meta = {
+                "condition_name": condition,
+                "split": split,
+                "seed": config["seed"],
+                "split_ratio": config["split_ratio"],
+                "row_count": sum(splits[key] for key in data),
+                "size_bytes": len(text.encode()),
+                "source": {"path": source, "sha256": config["source_sha256"]},
+                "source_rows_total": 1000,
+                "schema": {"path": schema, "sha256": config["schema_sha256"]},
+                "features": config["features"],
+                "template": config["template"],
+                "perturbations": config["perturbations"],
+                "target": config["target"],
+                "context": config["context"],
+                "context_placement": config["context_placement"],
+                "question": config["question"],
+                "generated_at": (day - timedelta(hours=3)).isoformat(),
+                "non_deterministic": False,
+                "config_hash": config_hash,
+                "config_hash_short": config_hash[:8],
+                "config": config,
+            }
+            if len(data) > 1:
+                meta["extra_splits"] = {key: splits[key] for key in data[1:]}
+            files[path.with_name(f"{path.stem}.meta.json")] = json.dumps(meta, indent=2) + "\n"
+    generation = {
+        "source": source,
+        "schema": schema,
+        "template": config["template"],
+        "features": config["features"],
+        "target": config["target"],
+        "question": config["question"],
+        "seed": config["seed"],
+        "split_ratio": config["split_ratio"],
+        "validation_ratio": config["validation_ratio"],
+        "conditions": [{"name": condition, "perturbations": config["perturbations"]}],
+    }
+    return _Datasets(paths["train"], paths["test"], files, generation, splits)
+
+
 def _design_yaml(
-    spec: ExperimentSpec, layout: str, directory: str, output_base: str, matrix: list[dict]
+    spec: ExperimentSpec,
+    layout: str,
+    directory: str,
+    output_base: str,
+    matrix: list[dict],
+    data: _Datasets | None = None,
 ) -> str:
     variables: dict[str, list] = {}
     for run in spec.runs:
         for key, value in run.parameters.items():
+            if key == "checkpoint_path":
+                continue
             variables.setdefault(key, [])
             if value not in variables[key]:
                 variables[key].append(value)
@@ -1342,6 +1629,17 @@ def _design_yaml(
         "date": spec.date,
         ("directory" if layout == "A" else "dir"): directory,
     }
+    training: dict[str, Any] = {
+        "path": f"{SCRATCH}/data/{spec.name}_train.json",
+        "label": f"{spec.name}_train",
+        "format": "json",
+        "size_kb": 412,
+        "splits": {"train": 1000, "validation": 100, "test": 100},
+    }
+    if data is not None:
+        training["path"] = data.train
+        training["label"] = posixpath.splitext(posixpath.basename(data.train))[0]
+        training["splits"] = dict(data.splits)
     design: dict[str, Any] = {
         "experiment": experiment,
         "tools": {"preparation": "torchtune", "evaluation": "inspect-ai"},
@@ -1355,16 +1653,10 @@ def _design_yaml(
             "validation_during_training": False,
         },
         "models": {"base": models},
-        "data": {
-            "training": {
-                "path": f"{SCRATCH}/data/{spec.name}_train.json",
-                "label": f"{spec.name}_train",
-                "format": "json",
-                "size_kb": 412,
-                "splits": {"train": 1000, "validation": 100, "test": 100},
-            }
-        },
+        "data": {"training": training},
     }
+    if data is not None and data.generation is not None:
+        design["data"]["data_generation"] = data.generation
     if layout == "A":
         design["output"] = {
             spec.output_key: output_base,
@@ -1375,27 +1667,33 @@ def _design_yaml(
         {"name": r.name, "type": r.type, "model": r.model, "parameters": dict(r.parameters)}
         for r in spec.runs
     ]
-    design["evaluation"] = {
-        "system_prompt": "",
-        "temperature": 0.0,
-        "scorer": "match",
-        "tasks": [
-            {
-                "name": t,
-                "script": f"{SCRATCH}/tasks/{t}/inspect_task_{t}.py",
-                "description": spec.task_descriptions.get(t, f"{t} evaluation"),
-            }
-            for t in spec.tasks
-        ],
-        "matrix": matrix,
-    }
+    tasks = []
+    for t in spec.tasks:
+        task: dict[str, Any] = {
+            "name": t,
+            "script": f"{SCRATCH}/tasks/{t}/inspect_task_{t}.py",
+            "description": spec.task_descriptions.get(t, f"{t} evaluation"),
+        }
+        if layout == "B" and spec.dataset_condition is not None:
+            task["eval_condition"] = spec.dataset_condition
+        tasks.append(task)
+    evaluation: dict[str, Any] = {"system_prompt": "", "temperature": 0.0}
+    if layout == "A":
+        evaluation["scorer"] = spec.scorer
+    else:
+        # ARTIFACTS.md "Scorers": the design's evaluation.scorers names the scorer
+        evaluation["scorers"] = [{"name": spec.scorer}]
+    design["evaluation"] = {**evaluation, "tasks": tasks, "matrix": matrix}
     header = f"# Experiment design for {spec.name} (written by the design-experiment skill)\n"
     return header + _dump_yaml(design)
 
 
-def _finetune_files(run: RunSpec, spec: ExperimentSpec, output_dir: str) -> dict[str, str]:
+def _finetune_config(
+    run: RunSpec, spec: ExperimentSpec, output_dir: str, data_file: str, batch_size: int
+) -> dict:
+    """torchtune's ``finetune.yaml`` of a run."""
     params = dict(run.parameters)
-    finetune = {
+    return {
         "output_dir": output_dir,
         "model": {
             "_component_": "torchtune.models.llama3_2.lora_llama3_2_1b",
@@ -1416,11 +1714,11 @@ def _finetune_files(run: RunSpec, spec: ExperimentSpec, output_dir: str) -> dict
         "dataset": {
             "_component_": "torchtune.datasets.instruct_dataset",
             "source": "json",
-            "data_files": f"{SCRATCH}/data/{spec.name}_train.json",
+            "data_files": data_file,
         },
         "seed": 42,
         "epochs": spec.epochs,
-        "batch_size": 4,
+        "batch_size": batch_size,
         "optimizer": {"_component_": "torch.optim.AdamW", "lr": params.get("lr", "3e-4")},
         "metric_logger": {
             "_component_": "torchtune.training.metric_logging.WandBLogger",
@@ -1431,6 +1729,11 @@ def _finetune_files(run: RunSpec, spec: ExperimentSpec, output_dir: str) -> dict
         "device": "cuda",
         "dtype": "bf16",
     }
+
+
+def _finetune_files(run: RunSpec, spec: ExperimentSpec, output_dir: str) -> dict[str, str]:
+    """Layout A's training files: the job moves its stdout beside the checkpoints on success."""
+    finetune = _finetune_config(run, spec, output_dir, f"{SCRATCH}/data/{spec.name}_train.json", 4)
     setup = {
         "input_dir_base": f"{SCRATCH}/data/",
         "dataset_label": f"{spec.name}_train",
@@ -1441,10 +1744,10 @@ def _finetune_files(run: RunSpec, spec: ExperimentSpec, output_dir: str) -> dict
         "my_wandb_project": spec.name,
         "epochs": spec.epochs,
         "batch_size": 4,
-        **params,
+        **run.parameters,
     }
     slurm = (
-        _sbatch_preamble(f"ft-{run.name}", "04:00:00")
+        _sbatch_preamble(f"ft-{run.name}", TRAIN_TIME)
         + "tune run lora_finetune_single_device --config finetune.yaml\n"
         "status=$?\n"
         "# keep the training log next to the checkpoints once training succeeded\n"
@@ -1460,7 +1763,76 @@ def _finetune_files(run: RunSpec, spec: ExperimentSpec, output_dir: str) -> dict
     }
 
 
-def _sbatch_preamble(job_name: str, time_limit: str) -> str:
+_GPU_QUERY = (
+    "timestamp,utilization.gpu,utilization.memory,memory.used,memory.total,power.draw,"
+    "temperature.gpu"
+)
+
+
+def _gpu_monitor(directory: str) -> str:
+    """Shell lines that sample the GPU every 30 s into ``{directory}/gpu_metrics.csv``."""
+    return (
+        f"mkdir -p {shlex.quote(directory)}\n"
+        f"nvidia-smi --query-gpu={_GPU_QUERY} --format=csv -l 30 \\\n"
+        f"    > {shlex.quote(directory + '/gpu_metrics.csv')} 2>/dev/null &\n"
+        "monitor=$!\n"
+        "\n"
+    )
+
+
+def _finetune_files_b(
+    run: RunSpec, spec: ExperimentSpec, artifacts: str, data: _Datasets
+) -> dict[str, str]:
+    """Layout B's training files: the job writes its stdout into ``{run}/artifacts/``.
+
+    ARTIFACTS.md "Layout B": training stdout ``{run}/artifacts/slurm-{jobid}.out``;
+    ``setup_finetune.yaml`` holds ``input_dir_base`` + ``dataset_label`` + ``dataset_ext``
+    (the training data loaded), ``batch_size``, ``epochs``, ``lora_rank``, ``lr``, ``time``.
+    ``finetune.yaml`` shows the last submission's batch size (an OOM retry halves it there).
+    """
+    params = dict(run.parameters)
+    final_batch = run.batch_size >> run.oom_retries
+    finetune = _finetune_config(run, spec, artifacts, data.train, final_batch)
+    directory, file = posixpath.split(data.train)
+    label, ext = posixpath.splitext(file)
+    setup = {
+        "torchtune_model_name": run.model,
+        "my_wandb_run_name": run.name,
+        "my_wandb_project": spec.name,
+        "experiment_name": spec.name,
+        "input_dir_base": directory + "/",
+        "dataset_label": label,
+        "dataset_ext": ext,
+        "models_dir": f"{SCRATCH}/models",
+        "batch_size": run.batch_size,
+        "epochs": spec.epochs,
+        "lora_rank": params.pop("lora_rank", 8),
+        "lr": params.pop("lr", 1e-4),
+        "time": TRAIN_TIME,
+        "gpus": 1,
+        "conda_env": "cruijff",
+        "system_prompt": "",
+        "prompt": "{input}",
+        **params,
+    }
+    slurm = (
+        _sbatch_preamble(run.name, TRAIN_TIME, output=f"{artifacts}/slurm-%j.out")
+        + _gpu_monitor(artifacts)
+        + "tune run lora_finetune_single_device --config finetune.yaml\n"
+        "status=$?\n"
+        "\n"
+        "kill $monitor 2>/dev/null\n"
+        "wait $monitor 2>/dev/null\n"
+        'exit "$status"\n'
+    )
+    return {
+        "finetune.yaml": _dump_yaml(finetune),
+        "setup_finetune.yaml": _dump_yaml(setup),
+        "finetune.slurm": slurm,
+    }
+
+
+def _sbatch_preamble(job_name: str, time_limit: str, output: str = "slurm-%j.out") -> str:
     """The `#SBATCH` header and environment set-up the scaffolding's batch scripts share."""
     return (
         "#!/bin/bash\n"
@@ -1471,7 +1843,7 @@ def _sbatch_preamble(job_name: str, time_limit: str) -> str:
         "#SBATCH --mem=32G\n"
         "#SBATCH --gres=gpu:1\n"
         f"#SBATCH --time={time_limit}\n"
-        "#SBATCH --output=slurm-%j.out\n"
+        f"#SBATCH --output={output}\n"
         "\n"
         "module purge\n"
         "module load anaconda3/2024.6\n"
@@ -1486,9 +1858,238 @@ def _eval_slurm(
     args = f" -M model_path={model_path}" if model_path else ""
     args += "".join(f" -T {k}={v}" for k, v in task_args.items())
     return (
-        _sbatch_preamble(job_name, "01:00:00")
+        _sbatch_preamble(job_name, EVAL_TIME)
         + f"inspect eval {script} --model {model}{args} --log-dir logs --display plain\n"
     )
+
+
+# --- evaluation cells (layout B) -----------------------------------------------------
+
+
+@dataclass
+class _CellB:
+    """One scaffolded evaluation cell of layout B and everything its evaluation records."""
+
+    run: RunSpec
+    task: str
+    epoch: int | None
+    name: str
+    dir: Path
+    stdout_dir: Path
+    model: str
+    model_path: str
+    task_args: dict
+    metadata: dict
+    log_task: str
+    task_file: str
+    job_name: str
+    subject: str
+    eval_yaml: dict
+    slurm: str
+
+
+def _cli_value(value: object) -> str:
+    """A value as written after ``-T key=`` / ``--metadata key=`` (inspect YAML-parses it)."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return shlex.quote(text)
+
+
+def _cell_b(
+    spec: ExperimentSpec,
+    run: RunSpec,
+    task: str,
+    epoch: int | None,
+    variant: str | None,
+    vis_label: str,
+    evidence: Sequence[str],
+    exp: Path,
+    shown: Any,
+    data: _Datasets,
+) -> _CellB:
+    """A layout-B cell, following ARTIFACTS.md "Layout B" and "inspect-ai logs"."""
+    unknown = set(evidence) - set(EPOCH_EVIDENCE)
+    if unknown:
+        raise ValueError(f"unknown epoch evidence {sorted(unknown)}; use {EPOCH_EVIDENCE}")
+    finetuned = run.type == "fine-tuned"
+    if finetuned != (epoch is not None):
+        raise ValueError(f"{run.name}/{task}: only fine-tuned cells (all of them) have an epoch")
+    # cell folder {task}_epoch{N} (control, eval-only: {task}); variants {task}_{variant}_epoch{N}
+    stem = task if variant is None else f"{task}_{variant}"
+    name = stem if epoch is None else f"{stem}_epoch{epoch}"
+    artifacts = exp / run.name / "artifacts"
+    cell_dir = exp / run.name / "eval" / name
+    if finetuned:
+        # "inspect-ai logs": the model is hf/{run}_epoch_{N}, -M model_path= the checkpoint;
+        # "Layout B": the job writes --output={run}/artifacts/epoch_{N}/slurm-%j.out
+        model = f"hf/{run.name}_epoch_{epoch}" if "model_name" in evidence else f"hf/{run.name}"
+        model_path = shown(artifacts / f"epoch_{epoch}")
+        stdout_dir = artifacts / f"epoch_{epoch}"
+    elif run.type == "control":
+        # "inspect-ai logs": control model hf/{run}_base; "Layout B": --output={run}/artifacts/
+        model, model_path = f"hf/{run.name}_base", f"{SCRATCH}/models/{run.model}"
+        stdout_dir = artifacts
+    else:
+        # "Run types": an eval-only run's model path is parameters.checkpoint_path verbatim
+        model, model_path = f"hf/{run.name}", str(run.parameters["checkpoint_path"])
+        stdout_dir = artifacts
+    script = f"{SCRATCH}/tasks/{task}/inspect_task_{task}.py"
+    # "Layout B": -T vis_label=...; the task scripts name the task {task}_{vis_label}
+    task_args: dict[str, Any] = {
+        "data_path": data.test,
+        "config_path": shown(cell_dir / "eval.yaml"),
+        "vis_label": vis_label,
+        "use_chat_template": True,
+    }
+    if finetuned and "task_args" in evidence:
+        task_args["epoch"] = epoch  # "inspect-ai logs": newer task scripts record -T epoch=N
+    # "Layout B": --metadata epoch=N (fine-tuned only) is_finetuned=... source_model=NAME
+    metadata: dict[str, Any] = {"epoch": epoch} if finetuned else {}
+    metadata |= {"is_finetuned": run.type != "control", "source_model": run.model}
+    eval_yaml: dict[str, Any] = {
+        "task_script": f"{script}@{task}",
+        "task_name": task,
+        "model_path": model_path,
+        "model_hf_name": model,
+        "output_dir": shown(artifacts) + "/",
+        "data_path": data.test,
+        "vis_label": vis_label,
+        "use_chat_template": True,
+    }
+    if finetuned:
+        eval_yaml["epoch"] = epoch
+    eval_yaml |= {
+        "is_finetuned": metadata["is_finetuned"],
+        "source_model": run.model,
+        "scorers": [{"name": spec.scorer}],
+    }
+    job_name = _eval_job_name(task, run.name, epoch, "B")
+    command = [
+        f"/usr/bin/time -p inspect eval {shlex.quote(script + '@' + task)}",
+        f"--model {model}",
+        f"-M model_path={shlex.quote(model_path)}",
+        "-M do_sample=false",
+        *(f"-T {key}={_cli_value(value)}" for key, value in task_args.items()),
+        *(f"--metadata {key}={_cli_value(value)}" for key, value in metadata.items()),
+        "--max-connections 32",
+        "--seed 14",
+        "--log-dir ./logs",
+    ]
+    slurm = (
+        _sbatch_preamble(job_name, EVAL_TIME, output=f"{shown(stdout_dir)}/slurm-%j.out")
+        + _gpu_monitor(shown(stdout_dir))
+        + "export HF_HUB_OFFLINE=1\n"
+        + f"cd {shlex.quote(shown(cell_dir))}\n"
+        + "\n"
+        + " \\\n  ".join(command)
+        + "\nstatus=$?\n\nkill $monitor 2>/dev/null\nwait $monitor 2>/dev/null\n"
+        + 'exit "$status"\n'
+    )
+    # "Run logs": SUBMIT_EVAL run/task/epochN (control, eval-only: run/task)
+    subject = f"{run.name}/{stem}" if epoch is None else f"{run.name}/{stem}/epoch{epoch}"
+    return _CellB(
+        run=run,
+        task=task,
+        epoch=epoch,
+        name=name,
+        dir=cell_dir,
+        stdout_dir=stdout_dir,
+        model=model,
+        model_path=model_path,
+        task_args=task_args,
+        metadata=metadata,
+        log_task=f"{task}_{vis_label}",
+        task_file=script,
+        job_name=job_name,
+        subject=subject,
+        eval_yaml=eval_yaml,
+        slurm=slurm,
+    )
+
+
+def _scaffold_b(
+    spec: ExperimentSpec,
+    exp: Path,
+    shown: Any,
+    tree: _Tree,
+    matrix: list[dict],
+    data: _Datasets,
+) -> dict[tuple, _CellB]:
+    """Training files of the fine-tuned runs and every designed cell (before anything ran)."""
+    runs = {r.name: r for r in spec.runs}
+    for run in spec.runs:
+        if run.type == "fine-tuned":
+            artifacts = shown(exp / run.name / "artifacts")
+            for name, text in _finetune_files_b(run, spec, artifacts, data).items():
+                tree.write(exp / run.name / name, text)
+    evidence = {(c.run, c.task, c.epoch, c.variant): c.epoch_evidence for c in spec.evals}
+    variants: dict[tuple[str, str], list[str | None]] = {}
+    for c in spec.evals:
+        names = variants.setdefault((c.run, c.task), [])
+        if c.variant not in names:
+            names.append(c.variant)
+    labels: dict[tuple[str, str], str] = {}
+    planned: list[tuple[str, str, int | None, str | None]] = []
+    for entry in matrix:
+        # ARTIFACTS.md "Layout B": vis_label defaults to the run name; "{label} ({task})"
+        # for an entry with several tasks
+        label = entry.get("vis_label") or entry["run"]
+        for task in entry["tasks"]:
+            several = len(entry["tasks"]) > 1
+            labels[(entry["run"], task)] = f"{label} ({task})" if several else label
+            for epoch in entry["epochs"] if entry["epochs"] is not None else [None]:
+                for variant in variants.get((entry["run"], task), [None]):
+                    planned.append((entry["run"], task, epoch, variant))
+    planned += [k for k in evidence if k not in planned]  # cells outside the matrix
+    cells: dict[tuple, _CellB] = {}
+    for key in planned:
+        run_name, task, epoch, variant = key
+        run = runs[run_name]
+        label = labels.get((run_name, task), run.vis_label or run.name)
+        cell = _cell_b(
+            spec,
+            run,
+            task,
+            epoch,
+            variant,
+            label,
+            evidence.get(key, EvalSpec.epoch_evidence),
+            exp,
+            shown,
+            data,
+        )
+        if cell.dir in {c.dir for c in cells.values()}:
+            raise ValueError(f"two cells share the folder {cell.dir}")
+        tree.write(cell.dir / "eval.yaml", _dump_yaml(cell.eval_yaml))
+        tree.write(cell.dir / "cell.slurm", cell.slurm)
+        tree.mkdir(cell.dir / "logs")
+        cells[key] = cell
+    return cells
+
+
+def _scaffold_a(
+    spec: ExperimentSpec, exp: Path, ckpt_root: Any, shown: Any, tree: _Tree, matrix: list[dict]
+) -> None:
+    """Layout A's training files and one evaluation script per designed cell."""
+    runs = {r.name: r for r in spec.runs}
+    for run in spec.runs:
+        if run.type == "control":
+            continue
+        for name, text in _finetune_files(run, spec, shown(ckpt_root(run))).items():
+            tree.write(exp / run.name / name, text)
+    cells = {(c.run, c.task, c.epoch): c for c in spec.evals}
+    for entry in matrix:
+        run = runs[entry["run"]]
+        for task in entry["tasks"]:
+            for epoch in entry["epochs"] if entry["epochs"] is not None else [None]:
+                cell = cells.get((run.name, task, epoch))
+                evidence = cell.epoch_evidence if cell else EvalSpec.epoch_evidence
+                model, model_args, task_args = _cell_identity(
+                    run, epoch, evidence, ckpt_root(run), shown
+                )
+                script = f"{SCRATCH}/tasks/{task}/inspect_task_{task}.py"
+                name = _eval_job_name(task, run.name, epoch, "A")
+                slurm = _eval_slurm(name, script, model, model_args.get("model_path"), task_args)
+                tree.write(exp / run.name / "eval" / f"{_cell_label(task, epoch)}.slurm", slurm)
 
 
 def build_experiment(
@@ -1506,21 +2107,22 @@ def build_experiment(
 
     The experiment goes to ``experiment_dir`` (default ``root / spec.name``); layout A's
     checkpoints and successful training logs go to ``output_base`` (default
-    ``root / "ck-outputs" / spec.name``). ``relative_paths`` records the experiment and
-    output directories (and the logs' ``model_path``) relative to the experiment, so the
-    tree can be moved. Job ids and mtimes are deterministic; :func:`sacct_rows` gives the
-    matching accounting table. ``workers`` > 1 writes the inspect logs in that many
-    processes (worth it for thousands of samples); ``cache_dir`` keeps the template log.
+    ``root / "ck-outputs" / spec.name``), layout B's datasets (when written) to
+    ``root / "ck-data"``. ``relative_paths`` records the experiment and output directories
+    (and the logs' ``model_path``) relative to the experiment, so the tree can be moved.
+    Job ids and mtimes are deterministic; :func:`sacct_rows` gives the matching accounting
+    table. ``workers`` > 1 writes the inspect logs in that many processes (worth it for
+    thousands of samples); ``cache_dir`` keeps the template log.
     """
     if layout not in ("A", "B"):
         raise ValueError(f"layout must be 'A' or 'B', got {layout!r}")
     if spec.output_key not in ("base_directory", "output_dir_base"):
         raise ValueError("output_key must be 'base_directory' or 'output_dir_base'")
+    _check_spec(spec, layout)
     root = Path(root)
     exp = Path(experiment_dir) if experiment_dir is not None else root / spec.name
     base = Path(output_base) if output_base is not None else root / "ck-outputs" / spec.name
     exp, base = exp.absolute(), base.absolute()
-    runs = {r.name: r for r in spec.runs}
     jobs = _plan_jobs(spec)
     day = datetime.fromisoformat(spec.date).replace(hour=9, tzinfo=UTC)
     tree = _Tree(default_time=(day - timedelta(hours=1)).timestamp())
@@ -1536,59 +2138,34 @@ def build_experiment(
         return base / f"ck-out-{run.name}" if layout == "A" else exp / run.name / "artifacts"
 
     matrix = spec.matrix if spec.matrix is not None else _default_matrix(spec)
+    data = _plan_datasets(spec, root.absolute(), shown, day) if layout == "B" else None
     tree.write(
         exp / "experiment_summary.yaml",
-        _design_yaml(spec, layout, shown(exp), shown(base), matrix),
+        _design_yaml(spec, layout, shown(exp), shown(base), matrix, data),
         (day - timedelta(hours=2)).timestamp(),
     )
-
-    for run in spec.runs:
-        if run.type == "control":
-            continue
-        for name, text in _finetune_files(run, spec, shown(ckpt_root(run))).items():
-            tree.write(exp / run.name / name, text)
-
-    # evaluation scripts for every planned cell, as the scaffold writes them up front
-    cells = {(c.run, c.task, c.epoch): c for c in spec.evals}
-    for entry in matrix:
-        run = runs[entry["run"]]
-        for task in entry["tasks"]:
-            for epoch in entry["epochs"] if entry["epochs"] is not None else [None]:
-                cell = cells.get((run.name, task, epoch))
-                evidence = cell.epoch_evidence if cell else EvalSpec.epoch_evidence
-                model, model_args, task_args = _cell_identity(
-                    run, epoch, evidence, ckpt_root(run), shown
-                )
-                script = f"{SCRATCH}/tasks/{task}/inspect_task_{task}.py"
-                name = _eval_job_name(task, run.name, epoch, layout)
-                slurm = _eval_slurm(name, script, model, model_args.get("model_path"), task_args)
-                if layout == "A":
-                    tree.write(exp / run.name / "eval" / f"{_cell_label(task, epoch)}.slurm", slurm)
-                else:
-                    cell_dir = _cell_dir_b(exp, run.name, task, epoch)
-                    script_name = "cell.slurm" if epoch is None else f"{task}_epoch{epoch}.slurm"
-                    tree.write(cell_dir / script_name, slurm)
-                    tree.write(
-                        cell_dir / "eval.yaml",
-                        _dump_yaml(
-                            {
-                                "run": run.name,
-                                "task": task,
-                                "epoch": epoch,
-                                "script": script,
-                                "model": model,
-                                "model_args": model_args,
-                                "task_args": task_args,
-                                "log_dir": "logs",
-                            }
-                        ),
-                    )
+    cells: dict[tuple, _CellB] = {}
+    if data is None:
+        _scaffold_a(spec, exp, ckpt_root, shown, tree, matrix)
+    else:
+        for path, text in data.files.items():
+            tree.write(path, text, (day - timedelta(hours=3)).timestamp())
+        cells = _scaffold_b(spec, exp, shown, tree, matrix, data)
 
     for job in jobs:
         if job.kind == "train":
             _write_training(job, spec, layout, exp, ckpt_root(job.run), shown, tree, end_of(job))
     evals = [
-        _plan_eval_job(job, layout, exp, ckpt_root(job.run), shown, end_of(job))
+        _plan_eval_job(
+            job,
+            layout,
+            exp,
+            ckpt_root(job.run),
+            shown,
+            end_of(job),
+            spec.scorer,
+            cells.get((job.cell.run, job.cell.task, job.cell.epoch, job.cell.variant)),
+        )
         for job in jobs
         if job.kind == "eval"
     ]
@@ -1597,19 +2174,18 @@ def build_experiment(
     for planned in evals:
         log_path = next(paths) if planned.log_request is not None else None
         _write_eval_stdout(planned, log_path, tree)
+    if layout == "B":
+        _write_eval_gpu_metrics(evals, tree)
+        _write_run_logs(jobs, cells, end_of, exp, tree)
 
-    tree.apply([exp, base] if layout == "A" else [exp])
+    tree.apply([exp, base] if layout == "A" else [exp, root.absolute() / "ck-data"])
     return exp
-
-
-def _cell_dir_b(exp: Path, run: str, task: str, epoch: int | None) -> Path:
-    return exp / run / "eval" / (task if epoch is None else f"{task}_epoch{epoch}")
 
 
 def _cell_identity(
     run: RunSpec, epoch: int | None, evidence: Sequence[str], ckpt: Path, shown: Any
 ) -> tuple[str, dict, dict]:
-    """(model name, model_args, task_args) a cell's evaluation records."""
+    """(model name, model_args, task_args) a layout-A cell's evaluation records."""
     unknown = set(evidence) - set(EPOCH_EVIDENCE)
     if unknown:
         raise ValueError(f"unknown epoch evidence {sorted(unknown)}; use {EPOCH_EVIDENCE}")
@@ -1622,6 +2198,30 @@ def _cell_identity(
     return model, model_args, task_args
 
 
+def _gpu_metrics(job_id: int, start: datetime, end: datetime) -> str:
+    """``nvidia-smi --format=csv -l 30`` output over a job: a header, then a row per 30 s."""
+    rng = random.Random(job_id)
+    lines = [
+        "timestamp, utilization.gpu [%], utilization.memory [%], memory.used [MiB], "
+        "memory.total [MiB], power.draw [W], temperature.gpu"
+    ]
+    seconds = max(0, int((end - start).total_seconds()))
+    for i, offset in enumerate(range(0, seconds, 30)):
+        when = start + timedelta(seconds=offset, milliseconds=rng.randint(0, 999))
+        busy = i > 0  # the first sample is taken before the model is on the GPU
+        gpu = rng.randint(82, 99) if busy else 0
+        memory = rng.randint(18000, 21000) if busy else 1
+        power = 240 + rng.random() * 60 if busy else 61 + rng.random() * 3
+        lines.append(
+            f"{when:%Y/%m/%d %H:%M:%S}.{when.microsecond // 1000:03d}, {gpu} %, "
+            f"{gpu // 2 if busy else 0} %, {memory} MiB, 81559 MiB, {power:.2f} W, "
+            f"{rng.randint(55, 68) if busy else 33}"
+        )
+        if i >= 999:
+            break
+    return "\n".join(lines) + "\n"
+
+
 def _write_training(
     job: _Job,
     spec: ExperimentSpec,
@@ -1632,20 +2232,27 @@ def _write_training(
     tree: _Tree,
     end: datetime,
 ) -> None:
+    """One training submission's stdout; the last submission also writes the checkpoints."""
     run = job.run
     spe = run.steps_per_epoch
-    failed = run.training in ("oom", "timeout", "traceback")
-    trained = run.epochs_trained
-    if trained is None:
-        trained = 0 if failed else spec.epochs
-    if failed and trained >= spec.epochs:
-        raise ValueError(f"run {run.name}: a failed training cannot have written every epoch")
-    stop_step = trained * spe + max(1, spe * 3 // 10) if failed else None
+    last = job.attempt == run.oom_retries
+    failed = job.outcome in ("oom", "timeout", "traceback")
+    if last:
+        trained = run.epochs_trained
+        if trained is None:
+            trained = 0 if failed else spec.epochs
+        if failed and trained >= spec.epochs:
+            raise ValueError(f"run {run.name}: a failed training cannot have written every epoch")
+        stop_step = trained * spe + max(1, spe * 3 // 10) if failed else None
+    else:
+        # ARTIFACTS.md "Run logs": an earlier submission that ran out of GPU memory
+        trained, stop_step = 0, _early_oom_step(job.attempt, spec.epochs * spe)
     seed = int.from_bytes(hashlib.sha256(run.name.encode()).digest()[:4], "big")
     losses = run.losses
     if losses is None:
         losses = default_losses(spec.epochs * spe, seed=seed, final=run.final_loss)
-    # layout A moves the log next to the checkpoints only when training succeeded
+    # layout A moves the log next to the checkpoints only when training succeeded;
+    # ARTIFACTS.md "Layout B": every submission's stdout is {run}/artifacts/slurm-{jobid}.out
     where = exp / run.name if layout == "A" and failed else ckpt
     path = where / f"slurm-{job.job_id}.out"
     write_training_stdout(
@@ -1653,15 +2260,20 @@ def _write_training(
         epochs=spec.epochs,
         steps_per_epoch=spe,
         losses=losses,
-        ending=run.training,
+        ending=job.outcome,
         seed=seed,
         output_dir=shown(ckpt),
         stop_step=stop_step,
         job_id=job.job_id,
         end_time=end,
+        batch_size=run.batch_size >> job.attempt,
     )
     tree.mark(path, end.timestamp())
     start = end - timedelta(seconds=job.elapsed)
+    if not last:
+        return
+    if layout == "B":
+        tree.write(ckpt / "gpu_metrics.csv", _gpu_metrics(job.job_id, start, end), end.timestamp())
     tree.write(
         ckpt / "logs" / "wandb" / "debug.log",
         f"{start:%Y-%m-%d %H:%M:%S} INFO wandb offline run started for {run.name}\n",
@@ -1693,17 +2305,42 @@ class _PlannedEval:
     log_request: dict | None
     stdout: dict
     end: datetime
+    stdout_dir: Path
 
 
 def _plan_eval_job(
-    job: _Job, layout: str, exp: Path, ckpt: Path, shown: Any, end: datetime
+    job: _Job,
+    layout: str,
+    exp: Path,
+    ckpt: Path,
+    shown: Any,
+    end: datetime,
+    scorer: str = "match",
+    cell_b: _CellB | None = None,
 ) -> _PlannedEval:
+    """The log and stdout of one evaluation job (``cell_b``: its layout-B cell)."""
     cell, run = job.cell, job.run
-    if layout == "A":
-        job_dir = exp / run.name / "eval"
+    extra: dict[str, Any] = {}
+    if cell_b is None:
+        job_dir = stdout_dir = exp / run.name / "eval"
+        model, model_args, task_args = _cell_identity(
+            run, cell.epoch, cell.epoch_evidence, ckpt, shown
+        )
+        task = cell.task
     else:
-        job_dir = _cell_dir_b(exp, run.name, cell.task, cell.epoch)
-    model, model_args, task_args = _cell_identity(run, cell.epoch, cell.epoch_evidence, ckpt, shown)
+        # ARTIFACTS.md "Layout B": logs in the cell folder, the job's stdout in artifacts/
+        job_dir, stdout_dir = cell_b.dir, cell_b.stdout_dir
+        model, model_args = cell_b.model, {"model_path": cell_b.model_path}
+        task_args, task = cell_b.task_args, cell_b.log_task
+        inputs = cell.inputs
+        if inputs is None:
+            inputs = [f"{cell.task} item {i + 1}" for i in range(len(cell.targets))]
+        extra = {
+            "metadata": cell_b.metadata,
+            "task_file": cell_b.task_file,
+            "dataset": posixpath.splitext(posixpath.basename(task_args["data_path"]))[0],
+            "inputs": inputs,
+        }
     n = len(cell.targets)
     status = job.outcome
     answers = list(cell.answers)
@@ -1712,10 +2349,10 @@ def _plan_eval_job(
         keep = int(n * fraction)
         answers = answers[:keep] + [None] * (n - keep)
     request = None
-    if status != "job_failed":
+    if status not in ("job_failed", "timeout"):
         request = {
             "directory": job_dir / "logs",
-            "task": cell.task,
+            "task": task,
             "model": model,
             "targets": list(cell.targets),
             "answers": answers,
@@ -1724,16 +2361,21 @@ def _plan_eval_job(
             "status": status,
             "created": end - timedelta(seconds=job.elapsed - 30),
             "inputs": cell.inputs,
+            "scorer": scorer,
+            **extra,
         }
     scored = [(a, t) for a, t in zip(answers, cell.targets, strict=True) if a is not None]
+    correct = (a == t or (scorer == "includes" and t in a) for a, t in scored)
     stdout = {
-        "task": cell.task,
-        "accuracy": sum(a == t for a, t in scored) / len(scored) if scored else None,
+        "task": task,
+        "accuracy": sum(correct) / len(scored) if scored else None,
+        "scorer": scorer,
         "failed": {
             "success": None,
             "error": "error",
             "cancelled": "cancelled",
             "started": "timeout",
+            "timeout": "timeout",
             "job_failed": "oom",
         }[status],
         "model": model,
@@ -1743,7 +2385,22 @@ def _plan_eval_job(
         "job_id": job.job_id,
         "end_time": end,
     }
-    return _PlannedEval(job=job, job_dir=job_dir, log_request=request, stdout=stdout, end=end)
+    if cell_b is not None:
+        # the evaluation runs inside /usr/bin/time -p, after the environment set-up
+        wall = max(job.elapsed - 12, 2)
+        stdout |= {
+            "wall_time": wall + 0.37,
+            "total_time": max(wall - 25, 1),
+            "dataset": extra["dataset"],
+        }
+    return _PlannedEval(
+        job=job,
+        job_dir=job_dir,
+        log_request=request,
+        stdout=stdout,
+        end=end,
+        stdout_dir=stdout_dir,
+    )
 
 
 def _write_log_request(request: dict, cache_dir: Path | None) -> Path:
@@ -1771,7 +2428,96 @@ def _write_eval_stdout(planned: _PlannedEval, log_path: Path | None, tree: _Tree
         tree.mark(log_path, (planned.end - timedelta(seconds=5)).timestamp())
         log_rel = Path("logs") / log_path.name
     text = eval_stdout_text(log_path=log_rel, **planned.stdout)
-    tree.write(planned.job_dir / f"slurm-{planned.job.job_id}.out", text, planned.end.timestamp())
+    path = planned.stdout_dir / f"slurm-{planned.job.job_id}.out"
+    tree.write(path, text, planned.end.timestamp())
+
+
+def _write_eval_gpu_metrics(evals: list[_PlannedEval], tree: _Tree) -> None:
+    """ARTIFACTS.md "Layout B": ``gpu_metrics.csv`` beside the evaluation stdouts.
+
+    Every evaluation job writing into a folder rewrites it; the last one to end stays.
+    """
+    last: dict[Path, _PlannedEval] = {}
+    for planned in evals:
+        held = last.get(planned.stdout_dir)
+        if held is None or planned.end >= held.end:
+            last[planned.stdout_dir] = planned
+    for directory, planned in last.items():
+        start = planned.end - timedelta(seconds=planned.job.elapsed)
+        text = _gpu_metrics(planned.job.job_id, start, planned.end)
+        tree.write(directory / "gpu_metrics.csv", text, planned.end.timestamp())
+
+
+_STATE_RESULTS = {
+    "COMPLETED": "{} finished",
+    "FAILED": "{} failed",
+    "TIMEOUT": "{} hit its time limit",
+    "CANCELLED": "{} cancelled",
+}
+
+
+def _log_entry(when: datetime, action: str, subject: str, details: str, result: str) -> str:
+    """ARTIFACTS.md "Run logs": ``[YYYY-MM-DD HH:MM:SS] ACTION_TYPE: subject``, Details, Result."""
+    return f"[{when:%Y-%m-%d %H:%M:%S}] {action}: {subject}\nDetails: {details}\nResult: {result}\n"
+
+
+def _write_run_logs(
+    jobs: list[_Job], cells: dict[tuple, _CellB], end_of: Any, exp: Path, tree: _Tree
+) -> None:
+    """ARTIFACTS.md "Run logs": every submission in ``logs/run-torchtune.log`` (SUBMIT_JOB,
+    OOM_RETRY) and ``logs/run-inspect.log`` (SUBMIT_EVAL), with STATE_CHANGE entries."""
+    entries: dict[str, list[tuple[datetime, str]]] = {
+        "run-torchtune.log": [],
+        "run-inspect.log": [],
+    }
+    attempts = {(j.run.name, j.attempt): j for j in jobs if j.kind == "train"}
+    for job in sorted(jobs, key=lambda j: j.job_id):
+        run, end = job.run, end_of(job)
+        start = end - timedelta(seconds=job.elapsed)
+        submitted = start - timedelta(minutes=2)
+        if job.kind == "train":
+            log, action, what = "run-torchtune.log", "SUBMIT_JOB", "Training"
+            subject, details = run.name, f"cd {run.name} && sbatch finetune.slurm"
+            if job.attempt:  # resubmitted once the monitor saw the earlier one run out of memory
+                submitted = end_of(attempts[(run.name, job.attempt - 1)]) + timedelta(seconds=60)
+        else:
+            cell = cells[(job.cell.run, job.cell.task, job.cell.epoch, job.cell.variant)]
+            log, action, what = "run-inspect.log", "SUBMIT_EVAL", "Evaluation"
+            folder = Path(os.path.relpath(cell.dir, exp)).as_posix()
+            subject, details = cell.subject, f"cd {folder} && sbatch cell.slurm"
+        running = max(start, submitted + timedelta(seconds=30))
+        state = _STATES[job.outcome][0].split(" ")[0]
+        added = entries[log]
+        result = f"Job ID {job.job_id} submitted at {submitted:%Y-%m-%d %H:%M:%S}"
+        added.append((submitted, _log_entry(submitted, action, subject, details, result)))
+        started = _log_entry(
+            running, "STATE_CHANGE", subject, "PENDING → RUNNING", f"{what} started"
+        )
+        added.append((running, started))
+        result = _STATE_RESULTS[state].format(what)
+        added.append((end, _log_entry(end, "STATE_CHANGE", subject, f"RUNNING → {state}", result)))
+        if job.kind != "train":
+            continue
+        noticed = end + timedelta(seconds=60)
+        batch = run.batch_size >> job.attempt
+        if job.attempt < run.oom_retries:
+            details = (
+                f"batch_size {batch} -> {batch // 2} (attempt {job.attempt + 1}/"
+                f"{MAX_OOM_RETRIES}); finetune.yaml updated"
+            )
+            result = f"resubmitted as job {attempts[(run.name, job.attempt + 1)].job_id}"
+            added.append((noticed, _log_entry(noticed, "OOM_RETRY", subject, details, result)))
+        elif job.outcome == "oom" and run.oom_retries == MAX_OOM_RETRIES:
+            retries = range(1, run.oom_retries + 1)
+            tried = json.dumps([{"batch_size": run.batch_size >> k} for k in retries])
+            details = f"tried {tried} across {MAX_OOM_RETRIES} retries"
+            result = "manual intervention required"
+            added.append((noticed, _log_entry(noticed, "OOM_EXHAUSTED", subject, details, result)))
+    for name, items in entries.items():
+        if items:
+            items.sort(key=lambda item: item[0])
+            text = "".join(block + "\n" for _, block in items)
+            tree.write(exp / "logs" / name, text, items[-1][0].timestamp())
 
 
 def reset_template_cache() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import re
@@ -431,29 +432,431 @@ def test_layout_a_yaml(build, tmp_path: Path) -> None:
     assert matrix["Llama-3.2-1B-Instruct_base"]["epochs"] is None
 
 
+def stdout_job(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
 def test_layout_b_tree(build) -> None:
     spec = small_spec()
     exp = build(spec, "B")
     design = yaml.safe_load((exp / "experiment_summary.yaml").read_text())
     assert design["experiment"]["dir"] == str(exp) and "output" not in design
     assert "directory" not in design["experiment"]
-    jobs = {row[1]: row[0] for row in sacct_rows(spec, "B") if row[1].startswith("ft-")}
-    assert (exp / "r4" / "artifacts" / f"slurm-{jobs['ft-r4']}.out").is_file()
-    assert (exp / "r16" / "artifacts" / f"slurm-{jobs['ft-r16']}.out").is_file()
+    assert design["evaluation"]["scorers"] == [{"name": "match"}]
+    rows = sacct_rows(spec, "B")
+    names = {row[0]: row[1] for row in rows}
+    train = {row[1]: row[0] for row in rows if not row[1].startswith("eval-")}
+    assert set(train) == {"r4", "r8", "r16", "r32"}  # a fine-tune's job is named after its run
+    # training stdout: {run}/artifacts/slurm-{jobid}.out, whatever the outcome
+    for run, job in train.items():
+        assert (exp / run / "artifacts" / f"slurm-{job}.out").is_file()
     assert (exp / "r4" / "artifacts" / "epoch_1" / "adapter_config.json").is_file()
     assert not (exp.parent / "ck-outputs").exists()
+    # no job stdout inside any cell folder
+    assert not list(exp.glob("*/eval/**/slurm-*.out"))
     cell = exp / "r4" / "eval" / "cap_epoch0"
-    assert "#SBATCH --job-name=eval-cap-ep0\n" in (cell / "cap_epoch0.slurm").read_text()
+    assert {p.name for p in cell.iterdir()} == {"eval.yaml", "cell.slurm", "logs"}
+    slurm = (cell / "cell.slurm").read_text()
+    assert "#SBATCH --job-name=eval-cap-ep0\n" in slurm
+    assert f"#SBATCH --output={exp}/r4/artifacts/epoch_0/slurm-%j.out\n" in slurm
+    assert "/usr/bin/time -p inspect eval " in slurm
+    assert "--metadata epoch=0 " in slurm and "--metadata is_finetuned=true " in slurm
+    assert "--metadata source_model=Llama-3.2-1B-Instruct " in slurm
+    assert (
+        "-T vis_label='r4 (cap)' " in slurm
+        and f"-M model_path={exp}/r4/artifacts/epoch_0 " in slurm
+    )
     assert yaml.safe_load((cell / "eval.yaml").read_text())["epoch"] == 0
-    assert len(list(cell.glob("slurm-*.out"))) == 1 and len(logs_in(cell / "logs")) == 1
     log = header(logs_in(cell / "logs")[0])
+    assert log.eval.model == "hf/r4_epoch_0"
     assert log.eval.model_args["model_path"] == str(exp / "r4" / "artifacts" / "epoch_0")
+    # every evaluation stdout sits in artifacts/epoch_N (fine-tuned) or artifacts/ (control),
+    # carries its cell's job name, and quotes a log of that cell
+    eval_outs = sorted(exp.glob("*/artifacts/epoch_*/slurm-*.out")) + sorted(
+        exp.glob("Llama-3.2-1B-Instruct_base/artifacts/slurm-*.out")
+    )
+    assert {stdout_job(p) for p in eval_outs} == {
+        int(job) for job, name in names.items() if name.startswith("eval-")
+    }
+    for out in eval_outs:
+        name = names[str(stdout_job(out))]
+        if out.parent.name.startswith("epoch_"):
+            run_dir, epoch = out.parent.parent.parent, int(out.parent.name[6:])
+            task = name.split("-")[1]
+            assert name == f"eval-{task}-ep{epoch}"
+            cell_dir = run_dir / "eval" / f"{task}_epoch{epoch}"
+        else:
+            task = name[5:]
+            cell_dir = out.parent.parent / "eval" / task
+        quoted = [line[5:] for line in out.read_text().splitlines() if line.startswith("Log: ")]
+        assert all((cell_dir / q).is_file() for q in quoted)
     control = exp / "Llama-3.2-1B-Instruct_base" / "eval" / "cap"
-    assert "#SBATCH --job-name=eval-cap\n" in (control / "cell.slurm").read_text()
+    control_slurm = (control / "cell.slurm").read_text()
+    assert "#SBATCH --job-name=eval-cap\n" in control_slurm
+    assert f"#SBATCH --output={exp}/Llama-3.2-1B-Instruct_base/artifacts/slurm-%j.out" in (
+        control_slurm
+    )
+    assert "--metadata epoch" not in control_slurm
+    assert "--metadata is_finetuned=false " in control_slurm
     assert len(logs_in(control / "logs")) == 1
+    # a cell that never ran: scaffolded, with an empty logs/ folder
     missing = exp / "r4" / "eval" / "sum_epoch1"
-    assert not list(missing.glob("slurm-*.out")) and not (missing / "logs").exists()
-    assert {row[1] for row in sacct_rows(spec, "B")} >= {"eval-cap-ep1", "eval-sum"}
+    assert (missing / "cell.slurm").is_file() and not list((missing / "logs").iterdir())
+    assert {row[1] for row in rows} >= {"eval-cap-ep1", "eval-sum"}
+
+
+# --- layout B: the toolkit today ----------------------------------------------------
+
+CONTROL = "Llama-3.2-1B-Instruct_base"
+CHECKPOINT = "/scratch/gpfs/LAB/user/ck-projects/prior_exp/income_rank8/artifacts/epoch_1"
+EVAL_YAML_KEYS = [
+    "task_script", "task_name", "model_path", "model_hf_name", "output_dir", "data_path",
+    "vis_label", "use_chat_template", "epoch", "is_finetuned", "source_model", "scorers",
+]  # fmt: skip
+ENTRY_RE = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] ([A-Z_]+): (.+)\nDetails: (.+)\nResult: (.+)$",
+    re.MULTILINE,
+)
+
+
+def b_spec() -> ExperimentSpec:
+    runs = [
+        RunSpec(
+            "rank4_lr1e-5",
+            parameters={"lora_rank": 4, "lr": "1e-5"},
+            steps_per_epoch=6,
+            vis_label="rank4",
+            oom_retries=2,
+            batch_size=16,
+            train_job_id=500,
+        ),
+        RunSpec(
+            "rank8_lr1e-5",
+            parameters={"lora_rank": 8, "lr": "1e-5"},
+            steps_per_epoch=6,
+            oom_retries=3,
+            batch_size=16,
+            training="oom",
+        ),
+        RunSpec(CONTROL, type="control"),
+        RunSpec("income_rank8", type="eval-only", parameters={"checkpoint_path": CHECKPOINT}),
+    ]
+    evals = [
+        EvalSpec("rank4_lr1e-5", "capitalization", 0, BIN_T, answers_with(8, BIN_T),
+                 variant="with_cue"),
+        EvalSpec("rank4_lr1e-5", "capitalization", 0, BIN_T, answers_with(6, BIN_T),
+                 variant="no_cue"),
+        EvalSpec("rank4_lr1e-5", "acs_income", 0, BIN_T, answers_with(7, BIN_T)),
+        EvalSpec("rank4_lr1e-5", "acs_income", 1, BIN_T, BIN_T, status="timeout", job_id=700),
+        EvalSpec(CONTROL, "capitalization", None, BIN_T, answers_with(5, BIN_T), job_id=710),
+        EvalSpec("income_rank8", "acs_income", None, BIN_T, answers_with(9, BIN_T),
+                 job_id=720),
+    ]  # fmt: skip
+    return ExperimentSpec(
+        "exp_b",
+        runs,
+        ["capitalization", "acs_income"],
+        evals,
+        epochs=2,
+        dataset_condition="dict_full",
+        write_datasets=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def built_b(tmp_path_factory: pytest.TempPathFactory, template_cache: Path) -> Path:
+    root = tmp_path_factory.mktemp("layoutB")
+    return synthetic.build_experiment(root, b_spec(), layout="B", cache_dir=template_cache)
+
+
+def log_entries(path: Path) -> list[tuple[str, str, str, str, str]]:
+    text = path.read_text()
+    entries = ENTRY_RE.findall(text)
+    assert len(entries) == text.count("\n\n")  # every block parses; a blank line after each
+    return entries
+
+
+def test_layout_b_eval_yaml(built_b: Path) -> None:
+    exp = built_b
+    data = str(exp.parent / "ck-data" / "generated")
+    cells = {
+        "rank4_lr1e-5/eval/capitalization_with_cue_epoch0": ("capitalization", 0),
+        "rank4_lr1e-5/eval/capitalization_no_cue_epoch0": ("capitalization", 0),
+        "rank4_lr1e-5/eval/acs_income_epoch1": ("acs_income", 1),
+        f"{CONTROL}/eval/capitalization": ("capitalization", None),
+        "income_rank8/eval/acs_income": ("acs_income", None),
+    }
+    for folder, (task, epoch) in cells.items():
+        config = yaml.safe_load((exp / folder / "eval.yaml").read_text())
+        keys = [k for k in EVAL_YAML_KEYS if k != "epoch" or epoch is not None]
+        assert list(config) == keys
+        assert config["task_name"] == task  # the design's task, not the folder name
+        assert config.get("epoch") == epoch
+        assert config["task_script"].endswith(f"/inspect_task_{task}.py@{task}")
+        assert config["scorers"] == [{"name": "match"}]
+        assert config["use_chat_template"] is True
+        assert config["source_model"] == "Llama-3.2-1B-Instruct"
+        assert re.fullmatch(
+            re.escape(data) + r"/dict_full_test_[0-9a-f]{8}\.json", config["data_path"]
+        )
+    ft = yaml.safe_load((exp / "rank4_lr1e-5/eval/acs_income_epoch1/eval.yaml").read_text())
+    assert ft["model_path"] == str(exp / "rank4_lr1e-5" / "artifacts" / "epoch_1")
+    assert ft["model_hf_name"] == "hf/rank4_lr1e-5_epoch_1"
+    assert ft["output_dir"] == str(exp / "rank4_lr1e-5" / "artifacts") + "/"
+    assert ft["vis_label"] == "rank4 (acs_income)" and ft["is_finetuned"] is True
+    control = yaml.safe_load((exp / CONTROL / "eval/capitalization/eval.yaml").read_text())
+    assert control["model_hf_name"] == f"hf/{CONTROL}_base"
+    assert control["model_path"] == "/scratch/gpfs/LAB/user/models/Llama-3.2-1B-Instruct"
+    assert control["is_finetuned"] is False
+    assert control["vis_label"] == f"{CONTROL} (capitalization)"
+    only = yaml.safe_load((exp / "income_rank8/eval/acs_income/eval.yaml").read_text())
+    assert only["model_path"] == CHECKPOINT and only["model_hf_name"] == "hf/income_rank8"
+    assert only["is_finetuned"] is True
+
+
+def test_layout_b_log_headers(built_b: Path) -> None:
+    exp = built_b
+    ft = exp / "rank4_lr1e-5" / "eval"
+    with_cue = header(logs_in(ft / "capitalization_with_cue_epoch0" / "logs")[0])
+    no_cue = header(logs_in(ft / "capitalization_no_cue_epoch0" / "logs")[0])
+    for log in (with_cue, no_cue):
+        assert log.eval.task == "capitalization_rank4 (capitalization)"
+        assert log.eval.model == "hf/rank4_lr1e-5_epoch_0"
+        assert log.eval.model_args == {"model_path": str(exp / "rank4_lr1e-5/artifacts/epoch_0")}
+        assert log.eval.metadata == {
+            "epoch": 0,
+            "is_finetuned": True,
+            "source_model": "Llama-3.2-1B-Instruct",
+        }
+        assert type(log.eval.metadata["epoch"]) is int  # inspect YAML-parses --metadata epoch=0
+        assert log.eval.task_args["vis_label"] == "rank4 (capitalization)"
+        assert log.eval.task_args["data_path"].endswith(".json")
+        assert log.eval.task_args["use_chat_template"] is True
+    assert with_cue.results.scores[0].metrics["accuracy"].value == pytest.approx(0.8)
+    assert no_cue.results.scores[0].metrics["accuracy"].value == pytest.approx(0.6)
+    assert with_cue.results.scores[0].name == "match"
+    name = logs_in(ft / "capitalization_with_cue_epoch0" / "logs")[0].name
+    assert re.fullmatch(r"[0-9T-]+_capitalization-rank4 \(capitalization\)_\w{22}\.eval", name)
+    acs = logs_in(ft / "acs_income_epoch0" / "logs")[0]
+    assert "_acs-income-rank4 (acs-income)_" in acs.name
+    assert header(acs).eval.task == "acs_income_rank4 (acs_income)"
+    control_path = logs_in(exp / CONTROL / "eval" / "capitalization" / "logs")[0]
+    control = header(control_path)
+    assert control.eval.model == f"hf/{CONTROL}_base"
+    assert control.eval.metadata == {"is_finetuned": False, "source_model": "Llama-3.2-1B-Instruct"}
+    assert control.eval.task == f"capitalization_{CONTROL} (capitalization)"
+    assert f"_capitalization-{CONTROL.replace('_', '-')} (capitalization)_" in control_path.name
+    only = header(logs_in(exp / "income_rank8" / "eval" / "acs_income" / "logs")[0])
+    assert only.eval.model == "hf/income_rank8"
+    assert only.eval.model_args == {"model_path": CHECKPOINT}
+    assert only.eval.metadata == {"is_finetuned": True, "source_model": "Llama-3.2-1B-Instruct"}
+    assert only.results.scores[0].metrics["accuracy"].value == pytest.approx(0.9)
+
+
+def test_layout_b_eval_stdout(built_b: Path) -> None:
+    exp = built_b
+    art = exp / "rank4_lr1e-5" / "artifacts"
+    outs = sorted((art / "epoch_0").glob("slurm-*.out"))
+    assert len(outs) == 3  # with_cue, no_cue and acs_income of epoch 0
+    for out in outs:
+        lines = out.read_text().splitlines()
+        assert re.fullmatch(r"real \d+\.\d\d", lines[-3])
+        assert lines[-2].startswith("user ") and lines[-1].startswith("sys ")
+        assert any(re.fullmatch(r"total time: +\d:\d\d:\d\d", line) for line in lines)
+        assert any(line.startswith("match/accuracy: ") for line in lines)
+    # the evaluation killed at its time limit before inspect wrote a log
+    timeout = (art / "epoch_1" / "slurm-700.out").read_text()
+    assert timeout.splitlines()[-1].startswith("slurmstepd: error: *** JOB 700 ON ")
+    assert timeout.rstrip().endswith("DUE TO TIME LIMIT ***")
+    assert "real " not in timeout and "Log: " not in timeout
+    assert not list((exp / "rank4_lr1e-5" / "eval" / "acs_income_epoch1").rglob("*.eval"))
+    assert not list((exp / "rank4_lr1e-5" / "eval").glob("*epoch1/logs/*"))
+    # control and eval-only evaluations write into {run}/artifacts/
+    assert (exp / CONTROL / "artifacts" / "slurm-710.out").is_file()
+    assert (exp / "income_rank8" / "artifacts" / "slurm-720.out").is_file()
+    assert "hf/income_rank8" in (exp / "income_rank8" / "artifacts" / "slurm-720.out").read_text()
+    for folder in (art / "epoch_0", art / "epoch_1", exp / CONTROL / "artifacts"):
+        metrics = (folder / "gpu_metrics.csv").read_text().splitlines()
+        assert metrics[0].startswith("timestamp, utilization.gpu [%], utilization.memory [%]")
+        assert len(metrics) >= 3
+        assert re.fullmatch(
+            r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3}, \d+ %, .* MiB, .* W, \d+", metrics[2]
+        )
+
+
+def test_layout_b_run_logs(built_b: Path) -> None:
+    exp, spec = built_b, b_spec()
+    rows = sacct_rows(spec, "B")
+    torchtune = log_entries(exp / "logs" / "run-torchtune.log")
+    submits = [(subject, result) for _, action, subject, _, result in torchtune
+               if action == "SUBMIT_JOB"]  # fmt: skip
+    train_rows = [row for row in rows if not row[1].startswith("eval-")]
+    assert [(s, r.split()[2]) for s, r in submits] == [(row[1], row[0]) for row in train_rows]
+    first = next(e for e in torchtune if e[1] == "SUBMIT_JOB")
+    assert first[3] == "cd rank4_lr1e-5 && sbatch finetune.slurm"
+    assert first[4] == f"Job ID 498 submitted at {first[0]}"
+    retries = [(s, d, r) for _, a, s, d, r in torchtune if a == "OOM_RETRY"]
+    assert retries[:2] == [
+        ("rank4_lr1e-5", "batch_size 16 -> 8 (attempt 1/3); finetune.yaml updated",
+         "resubmitted as job 499"),
+        ("rank4_lr1e-5", "batch_size 8 -> 4 (attempt 2/3); finetune.yaml updated",
+         "resubmitted as job 500"),
+    ]  # fmt: skip
+    assert [d for s, d, _ in retries if s == "rank8_lr1e-5"] == [
+        "batch_size 16 -> 8 (attempt 1/3); finetune.yaml updated",
+        "batch_size 8 -> 4 (attempt 2/3); finetune.yaml updated",
+        "batch_size 4 -> 2 (attempt 3/3); finetune.yaml updated",
+    ]
+    exhausted = [e for e in torchtune if e[1] == "OOM_EXHAUSTED"]
+    assert [e[2] for e in exhausted] == ["rank8_lr1e-5"]
+    states = [(s, d) for _, a, s, d, _ in torchtune if a == "STATE_CHANGE"]
+    assert states.count(("rank4_lr1e-5", "RUNNING → FAILED")) == 2
+    assert states.count(("rank4_lr1e-5", "RUNNING → COMPLETED")) == 1
+    assert states.count(("rank8_lr1e-5", "PENDING → RUNNING")) == 4
+    stamps = [e[0] for e in torchtune]
+    assert stamps == sorted(stamps)
+    inspect_log = log_entries(exp / "logs" / "run-inspect.log")
+    evals = {s: (d, r) for _, a, s, d, r in inspect_log if a == "SUBMIT_EVAL"}
+    assert evals["rank4_lr1e-5/capitalization_with_cue/epoch0"][0] == (
+        "cd rank4_lr1e-5/eval/capitalization_with_cue_epoch0 && sbatch cell.slurm"
+    )
+    assert evals["rank4_lr1e-5/acs_income/epoch1"][1].startswith("Job ID 700 submitted at ")
+    assert evals[f"{CONTROL}/capitalization"] == (
+        f"cd {CONTROL}/eval/capitalization && sbatch cell.slurm",
+        evals[f"{CONTROL}/capitalization"][1],
+    )
+    assert evals[f"{CONTROL}/capitalization"][1].startswith("Job ID 710 submitted at ")
+    assert evals["income_rank8/acs_income"][1].startswith("Job ID 720 submitted at ")
+    assert len(evals) == len([row for row in rows if row[1].startswith("eval-")])
+    assert ("rank4_lr1e-5/acs_income/epoch1", "RUNNING → TIMEOUT") in [
+        (s, d) for _, a, s, d, _ in inspect_log if a == "STATE_CHANGE"
+    ]
+
+
+def test_layout_b_oom_retries(built_b: Path) -> None:
+    exp, spec = built_b, b_spec()
+    rows = {row[0]: row for row in sacct_rows(spec, "B")}
+    assert [rows[j][1:3] for j in ("498", "499", "500")] == [
+        ("rank4_lr1e-5", "FAILED"), ("rank4_lr1e-5", "FAILED"), ("rank4_lr1e-5", "COMPLETED"),
+    ]  # fmt: skip
+    art = exp / "rank4_lr1e-5" / "artifacts"
+    assert sorted(p.name for p in art.glob("slurm-*.out")) == [
+        "slurm-498.out", "slurm-499.out", "slurm-500.out",
+    ]  # fmt: skip
+    for job, batch in (("498", 16), ("499", 8)):
+        text = (art / f"slurm-{job}.out").read_text()
+        assert f"\nbatch_size: {batch}\n" in text
+        assert text.rstrip().splitlines()[-1].startswith("torch.OutOfMemoryError: CUDA out of")
+        assert last_loss(text)[0] == 1  # died in the first epoch
+    last = (art / "slurm-500.out").read_text()
+    assert "\nbatch_size: 4\n" in last and "wandb: Run summary:" in last
+    assert last_loss(last)[:2] == (2, 12)
+    assert yaml.safe_load((exp / "rank4_lr1e-5" / "finetune.yaml").read_text())["batch_size"] == 4
+    setup = yaml.safe_load((exp / "rank4_lr1e-5" / "setup_finetune.yaml").read_text())
+    assert setup["batch_size"] == 16
+    failed = sorted((exp / "rank8_lr1e-5" / "artifacts").glob("slurm-*.out"))
+    assert len(failed) == 4
+    assert all("torch.OutOfMemoryError" in p.read_text() for p in failed)
+    assert not list((exp / "rank8_lr1e-5" / "artifacts").glob("epoch_*"))
+    finetune = (exp / "rank4_lr1e-5" / "finetune.slurm").read_text()
+    assert "#SBATCH --job-name=rank4_lr1e-5\n" in finetune
+    assert f"#SBATCH --output={art}/slurm-%j.out\n" in finetune
+
+
+def test_layout_b_eval_only_and_control(built_b: Path) -> None:
+    exp = built_b
+    design = yaml.safe_load((exp / "experiment_summary.yaml").read_text())
+    runs = {r["name"]: r for r in design["runs"]}
+    assert runs["income_rank8"]["type"] == "eval-only"
+    assert runs["income_rank8"]["parameters"] == {"checkpoint_path": CHECKPOINT}
+    matrix = {m["run"]: m for m in design["evaluation"]["matrix"]}
+    assert matrix["income_rank8"]["epochs"] is None and matrix[CONTROL]["epochs"] is None
+    assert matrix["rank4_lr1e-5"]["vis_label"] == "rank4"
+    assert matrix["rank4_lr1e-5"]["epochs"] == [0, 1]
+    for run in ("income_rank8", CONTROL):
+        files = {str(p.relative_to(exp / run)) for p in (exp / run).rglob("*") if p.is_file()}
+        assert not files & {"setup_finetune.yaml", "finetune.yaml", "finetune.slurm"}
+        assert not list((exp / run / "artifacts").glob("epoch_*"))
+    slurm = (exp / "income_rank8" / "eval" / "acs_income" / "cell.slurm").read_text()
+    assert "#SBATCH --job-name=eval-acs_income\n" in slurm
+    assert f"#SBATCH --output={exp}/income_rank8/artifacts/slurm-%j.out\n" in slurm
+    assert f"-M model_path={CHECKPOINT} " in slurm
+    assert "--metadata is_finetuned=true " in slurm and "--metadata epoch" not in slurm
+    assert not any(row[1] == "income_rank8" for row in sacct_rows(b_spec(), "B"))
+
+
+def test_layout_b_datasets(built_b: Path) -> None:
+    exp = built_b
+    design = yaml.safe_load((exp / "experiment_summary.yaml").read_text())
+    setup = yaml.safe_load((exp / "rank4_lr1e-5" / "setup_finetune.yaml").read_text())
+    assert {"input_dir_base", "dataset_label", "dataset_ext", "batch_size", "epochs",
+            "lora_rank", "lr", "time"} <= set(setup)  # fmt: skip
+    assert (setup["epochs"], setup["lora_rank"], setup["lr"]) == (2, 4, "1e-5")
+    loaded = setup["input_dir_base"] + setup["dataset_label"] + setup["dataset_ext"]
+    assert loaded == design["data"]["training"]["path"]
+    train = Path(loaded)
+    match = re.fullmatch(r"dict_full_train_([0-9a-f]{8})\.json", train.name)
+    assert match and train.is_file()
+    assert set(json.loads(train.read_text())) == {"train", "validation"}
+    meta = json.loads(train.with_name(f"{train.stem}.meta.json").read_text())
+    assert meta["config_hash_short"] == match.group(1)
+    assert meta["config_hash"].startswith(match.group(1)) and meta["split"] == "train"
+    assert meta["row_count"] == sum(len(v) for v in json.loads(train.read_text()).values())
+    test_file = train.with_name(f"dict_full_test_{match.group(1)}.json")
+    assert json.loads(test_file.read_text())["test"][0].keys() == {"input", "output"}
+    config = yaml.safe_load((exp / "income_rank8/eval/acs_income/eval.yaml").read_text())
+    assert config["data_path"] == str(test_file)
+    assert design["evaluation"]["tasks"][0]["eval_condition"] == "dict_full"
+
+
+def test_layout_b_datasets_not_written(build) -> None:
+    spec = small_spec()
+    spec.dataset_condition = "dict_full"
+    exp = build(spec, "B")
+    setup = yaml.safe_load((exp / "r4" / "setup_finetune.yaml").read_text())
+    assert setup["input_dir_base"] == "/scratch/gpfs/LAB/user/ck-data/generated/"
+    assert re.fullmatch(r"dict_full_train_[0-9a-f]{8}", setup["dataset_label"])
+    assert not (exp.parent / "ck-data").exists()
+    assert not list(exp.parent.rglob("*.meta.json"))
+
+
+def test_layout_b_includes_scorer(build) -> None:
+    spec = ExperimentSpec(
+        "exp_inc",
+        [RunSpec("r4", steps_per_epoch=3)],
+        ["cap"],
+        [EvalSpec("r4", "cap", 0, ["1", "0"], ["The answer is 1", "1"])],
+        epochs=1,
+        scorer="includes",
+    )
+    exp = build(spec, "B")
+    cell = exp / "r4" / "eval" / "cap_epoch0"
+    assert yaml.safe_load((cell / "eval.yaml").read_text())["scorers"] == [{"name": "includes"}]
+    log = header(logs_in(cell / "logs")[0])
+    assert log.results.scores[0].name == "includes"
+    assert log.results.scores[0].metrics["accuracy"].value == 0.5
+    out = next((exp / "r4" / "artifacts" / "epoch_0").glob("slurm-*.out")).read_text()
+    assert re.findall(r"includes/accuracy: ([0-9.]+)", out) == ["0.5"]
+
+
+@pytest.mark.parametrize(
+    ("change", "layout", "message"),
+    [
+        (lambda s: s.runs.append(RunSpec("x", type="eval-only",
+                                         parameters={"checkpoint_path": "/c"})),
+         "A", "eval-only runs belong to layout B"),
+        (lambda s: s.runs.append(RunSpec("x", type="eval-only")), "B", "checkpoint_path"),
+        (lambda s: setattr(s.runs[0], "oom_retries", 4), "B", "oom_retries"),
+        (lambda s: setattr(s.runs[-1], "oom_retries", 1), "B", "only a fine-tune"),
+        (lambda s: setattr(s.evals[0], "variant", "cue"), "A", "variant cells"),
+        (lambda s: setattr(s, "scorer", "risk_scorer"), "B", "scorer"),
+    ],
+)  # fmt: skip
+def test_layout_rejections(tmp_path: Path, change, layout: str, message: str) -> None:
+    spec = small_spec()
+    change(spec)
+    with pytest.raises(ValueError, match=message):
+        synthetic.build_experiment(tmp_path, spec, layout=layout)
 
 
 def test_training_stdout_in_experiment(build, tmp_path: Path) -> None:
