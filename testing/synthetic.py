@@ -1081,12 +1081,12 @@ def write_inspect_log(
     errored sample in a ``success`` log (no score, counted out of ``completed_samples``) and
     an unlogged sample otherwise. ``status``: success, error (``results`` None, an
     ``EvalError``), cancelled (results over the logged samples) or started (the log of a
-    killed process: no header, no results). The file name is
-    inspect's own unless ``filename`` is given; ``log_format="json"`` writes an old-style
-    ``.json`` log. ``cache_dir`` keeps the mockllm template log across processes.
-    ``metadata`` is the eval's ``eval.metadata`` (what ``inspect eval --metadata k=v`` stores),
-    ``task_file`` the task script recorded (default one named after ``task``) and ``dataset``
-    the dataset name (default ``task``).
+    killed process: no header, no results). The file name is inspect's own unless
+    ``filename`` is given; ``log_format="json"`` writes an old-style ``.json`` log.
+    ``cache_dir`` keeps the mockllm template log across processes. ``metadata`` is the
+    eval's ``eval.metadata`` (what ``inspect eval --metadata k=v`` stores), ``task_file``
+    the task script recorded (default one named after ``task``) and ``dataset`` the dataset
+    name (default ``task``).
     """
     from inspect_ai.log import EvalSample, recompute_metrics, write_eval_log
     from inspect_ai.model import ModelUsage
@@ -1870,10 +1870,6 @@ def _eval_slurm(
 class _CellB:
     """One scaffolded evaluation cell of layout B and everything its evaluation records."""
 
-    run: RunSpec
-    task: str
-    epoch: int | None
-    name: str
     dir: Path
     stdout_dir: Path
     model: str
@@ -1882,7 +1878,6 @@ class _CellB:
     metadata: dict
     log_task: str
     task_file: str
-    job_name: str
     subject: str
     eval_yaml: dict
     slurm: str
@@ -1987,10 +1982,6 @@ def _cell_b(
     # "Run logs": SUBMIT_EVAL run/task/epochN (control, eval-only: run/task)
     subject = f"{run.name}/{stem}" if epoch is None else f"{run.name}/{stem}/epoch{epoch}"
     return _CellB(
-        run=run,
-        task=task,
-        epoch=epoch,
-        name=name,
         dir=cell_dir,
         stdout_dir=stdout_dir,
         model=model,
@@ -1999,7 +1990,6 @@ def _cell_b(
         metadata=metadata,
         log_task=f"{task}_{vis_label}",
         task_file=script,
-        job_name=job_name,
         subject=subject,
         eval_yaml=eval_yaml,
         slurm=slurm,
