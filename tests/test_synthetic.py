@@ -478,6 +478,7 @@ def test_layout_b_tree(build) -> None:
     assert {stdout_job(p) for p in eval_outs} == {
         int(job) for job, name in names.items() if name.startswith("eval-")
     }
+    quoted_logs = 0
     for out in eval_outs:
         name = names[str(stdout_job(out))]
         if out.parent.name.startswith("epoch_"):
@@ -490,6 +491,9 @@ def test_layout_b_tree(build) -> None:
             cell_dir = out.parent.parent / "eval" / task
         quoted = [line[5:] for line in out.read_text().splitlines() if line.startswith("Log: ")]
         assert all((cell_dir / q).is_file() for q in quoted)
+        quoted_logs += len(quoted)
+    assert quoted_logs == 9  # every log but the one left unfinished at the time limit
+    assert len(list(exp.glob("*/eval/*/logs/*.eval"))) == 10
     control = exp / "Llama-3.2-1B-Instruct_base" / "eval" / "cap"
     control_slurm = (control / "cell.slurm").read_text()
     assert "#SBATCH --job-name=eval-cap\n" in control_slurm
