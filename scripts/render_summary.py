@@ -1,75 +1,82 @@
 #!/usr/bin/env python3
-"""Step 6: write summary.md (and summary.json) from the collected results.
+"""Step 5 (render_summary): write summary.md, summary.json and the process log from the steps'
+JSON, exactly as scripts/summarize.py would.
 
-Input: the JSON of scripts/parse_status.py (a file, or '-' for stdin), plus the outputs of the
-other steps to fill it: --loss (extract_loss.py), --eval (tools/inspect/parse_eval_log.py) and
---binary (tools/inspect/summary_binary.py --json), one JSON file each.
+Reads the steps folder (default: the experiment's logs/summarize-steps/): step 1's
+`1-parse_status.json` (statuses and the evidence) and step 3's `3-parse_eval_log.json` (every
+log with its samples; also single-log files in `3-parse_eval_log/`), rebuilds the evidence from
+them, and judges it with the same code as the one-command path. Steps 2 and 4 show one part in
+detail and are not needed here.
 
 Examples:
-  python scripts/parse_status.py EXP > status.json
-  python scripts/render_summary.py status.json --loss loss/*.json --eval evals/*.json \\
-      --binary binary/*.json
-  python scripts/parse_status.py EXP | python scripts/render_summary.py -
+  python scripts/render_summary.py /scratch/me/cap_4L
+  python scripts/render_summary.py --steps-dir /tmp/steps
 
-Writes {experiment}/summary.md and summary.json atomically (or --output PATH). Prints
-{"status": "success", "summary": PATH, "summary_json": PATH} on stdout.
-Exit codes: 0 written; 1 an input file is not valid JSON or not a parse_status document.
+Writes {experiment}/summary.md and summary.json atomically and appends to
+{experiment}/logs/summarize-experiment.log. Prints the same JSON as scripts/summarize.py:
+{"status": "success"|"partial", "summary", "summary_json", "log", "counts", "best", "warnings"}.
+Exit codes: 0 written; 1 a step file is missing, not valid JSON or not a step's document (the
+message says which step to run).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from summarize_experiment.atomic import write_atomically
-from summarize_experiment.cli import (
-    EXIT_INPUT_ERROR,
-    EXIT_OK,
-    print_json,
-    read_json_argument,
-)
-from summarize_experiment.collect import merge_step_outputs
-from summarize_experiment.jsonio import dumps
-from summarize_experiment.report.process_log import timestamp
-from summarize_experiment.report.render import render_markdown
-from summarize_experiment.report.tables import build_report
+from summarize_experiment.cli import experiment_argument, print_json, step_file
+from summarize_experiment.pipeline import publish
+from summarize_experiment.report.contracts import evidence_from_documents
+from summarize_experiment.vocabulary import EXIT_INPUT_ERROR, STEPS_FOLDER
 
 
-def _load_all(paths: list[str]) -> list[dict]:
-    return [read_json_argument(p) for p in paths]
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: not found") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _eval_documents(folder: Path) -> list[dict]:
+    documents: list[dict] = []
+    whole = step_file(folder, "parse_eval_log")
+    if whole.exists():
+        documents += _load(whole).get("logs") or []
+    single = whole.with_suffix("")
+    for path in sorted(single.glob("*.json")) if single.is_dir() else []:
+        documents.append(_load(path))
+    return documents
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("collected", help="parse_status.py JSON file, or - for stdin")
-    parser.add_argument("--loss", nargs="*", default=[], help="extract_loss.py outputs")
-    parser.add_argument("--eval", nargs="*", default=[], help="parse_eval_log.py outputs")
-    parser.add_argument("--binary", nargs="*", default=[], help="summary_binary.py outputs")
-    parser.add_argument("--output", help="where to write summary.md (default: in the experiment)")
-    args = parser.parse_args(argv)
-    try:
-        document = read_json_argument(args.collected)
-        if not isinstance(document, dict) or "runs" not in document:
-            raise ValueError("not a parse_status.py document (no `runs`)")
-        merged = merge_step_outputs(
-            document, _load_all(args.loss), _load_all(args.eval), _load_all(args.binary)
-        )
-    except (OSError, ValueError) as exc:
-        print_json({"status": "error", "message": f"{args.collected}: {exc}"})
-        return EXIT_INPUT_ERROR
-    report = build_report(merged, timestamp())
-    output = (
-        Path(args.output) if args.output else Path(merged["experiment"]["directory"]) / "summary.md"
+    parser.add_argument("experiment", nargs="?", help="experiment folder (default: current)")
+    parser.add_argument(
+        "--steps-dir", metavar="DIR", help=f"the steps' JSON (default: EXPERIMENT/{STEPS_FOLDER})"
     )
-    write_atomically(output, render_markdown(report))
-    summary_json = write_atomically(output.with_suffix(".json"), dumps(report, indent=2) + "\n")
-    print_json({"status": "success", "summary": str(output), "summary_json": str(summary_json)})
-    return EXIT_OK
+    args = parser.parse_args(argv)
+    folder = (
+        Path(args.steps_dir)
+        if args.steps_dir
+        else experiment_argument(args.experiment).resolve() / STEPS_FOLDER
+    )
+    try:
+        status = _load(step_file(folder, "parse_status"))
+        evidence = evidence_from_documents(status, _eval_documents(folder))
+    except ValueError as exc:
+        print_json({"status": "error", "step": "render_summary", "message": str(exc)})
+        return EXIT_INPUT_ERROR
+    code, result = publish(evidence)
+    print_json(result)
+    return code
 
 
 if __name__ == "__main__":

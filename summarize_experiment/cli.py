@@ -1,20 +1,18 @@
-"""Shared pieces of the command-line fronts: JSON on stdout, diagnostics on stderr, exit codes."""
+"""Shared pieces of the command-line fronts: JSON on stdout, diagnostics on stderr, the
+`--jobs` and `--steps-dir` options."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_atomically
 from .evidence.readers import default_jobs
 from .jsonio import dumps
-
-EXIT_OK = 0
-EXIT_INPUT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_NOT_APPLICABLE = 3
+from .vocabulary import STEPS_FOLDER, step
 
 
 def print_json(document: Any, *, pretty: bool = False) -> None:
@@ -43,6 +41,78 @@ def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_steps_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """`--steps-dir [DIR]`: also write the JSON there (default: the experiment's
+    logs/summarize-steps/)."""
+    parser.add_argument(
+        "--steps-dir",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help=f"also write this step's JSON into DIR (default, with no DIR: the experiment's "
+        f"{STEPS_FOLDER}/); scripts/render_summary.py reads it from there",
+    )
+
+
+def steps_folder(value: str | None, experiment: Path | None) -> Path | None:
+    """The folder `--steps-dir` names: DIR, or the experiment's logs/summarize-steps/."""
+    if value is None:
+        return None
+    if value:
+        return Path(value)
+    if experiment is None:
+        raise SystemExit("--steps-dir needs a folder when no experiment is given")
+    return experiment / STEPS_FOLDER
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:120] or "item"
+
+
+def step_file(folder: Path, name: str, item: str | None = None) -> Path:
+    """Where a step writes: `{N}-{step}.json` for a whole experiment, `{N}-{step}/{item}.json`
+    for one input (its file name, made safe)."""
+    number = step(name).number
+    if item is None:
+        return folder / f"{number}-{name}.json"
+    return folder / f"{number}-{name}" / f"{_slug(item)}.json"
+
+
+EVIDENCE_KEY = "evidence"
+"""The part of a step's document that goes to the steps folder only (it can be megabytes)."""
+
+
+def without_evidence(document: Any) -> Any:
+    """A step's document as printed on stdout: everything but the evidence."""
+    if isinstance(document, list):
+        return [without_evidence(item) for item in document]
+    if isinstance(document, dict):
+        return {k: without_evidence(v) for k, v in document.items() if k != EVIDENCE_KEY}
+    return document
+
+
+def write_step(
+    folder: Path | None, name: str, document: Any, item: str | None = None
+) -> Path | None:
+    """Write a step's whole JSON (with its evidence) into the steps folder, replacing what an
+    earlier run wrote there; returns the file written."""
+    if folder is None:
+        return None
+    path = step_file(folder, name, item)
+    write_atomically(path, dumps(document, indent=1) + "\n")
+    print(f"{step(name).label}: wrote {path}", file=sys.stderr)
+    return path
+
+
+def print_step(document: Any, written: Path | None, *, pretty: bool = False) -> None:
+    """Print a step's document without its evidence, and where the whole of it was written."""
+    shown = without_evidence(document)
+    if written is not None and isinstance(shown, dict):
+        shown["steps_file"] = str(written)
+    print_json(shown, pretty=pretty)
+
+
 def warn(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -50,9 +120,3 @@ def warn(message: str) -> None:
 def experiment_argument(value: str | None) -> Path:
     """The experiment folder: the argument, or the current folder when it holds the design."""
     return Path(value) if value else Path.cwd()
-
-
-def read_json_argument(value: str) -> Any:
-    """Load JSON from a file path, or from stdin when the path is '-'."""
-    text = sys.stdin.read() if value == "-" else Path(value).read_text(encoding="utf-8")
-    return json.loads(text)

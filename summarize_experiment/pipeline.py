@@ -1,191 +1,65 @@
-"""The whole summarizer in one process: collect, build the report, write summary.md and the log."""
+"""The whole summarizer in one process: gather the evidence, judge it, write the summary.
+
+`summarize` is the one-command path; `publish` is the part both paths share (the step-by-step
+path's `render_summary.py` rebuilds the evidence from the steps' JSON and calls `publish` too),
+so the two give the same summary.md, summary.json and log apart from timestamps.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .atomic import write_all_atomically
-from .collect import collect
 from .evidence.design import DesignError
+from .evidence.gather import gather
+from .evidence.model import Evidence
 from .jsonio import dumps
-from .report.process_log import ProcessLog, timestamp
+from .judge.assess import assess
+from .report.process_log import LOG_RELATIVE_PATH, ProcessLog, log_results
 from .report.render import render_markdown
 from .report.tables import build_report
+from .vocabulary import COMPLETED, EXIT_OK, EXIT_USAGE
 
 SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
 
 
-def _value(value: Any) -> str:
-    """A number for the log: as computed, or `n/a` where the metric does not apply."""
-    return "n/a" if value is None else str(value)
+def generated_at() -> str:
+    """The summary's `Generated` time: UTC, ISO 8601."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def log_collected(log: ProcessLog, collected: dict[str, Any]) -> list[str]:
-    """Write the PARSE_STATUS, EXTRACT_LOSS and EXTRACT_ACCURACY entries; return the warnings."""
-    warnings: list[str] = []
-    experiment = collected["experiment"]
-    slurm = collected["slurm"]
-    log.add(
-        "DISCOVER_EXPERIMENT",
-        experiment["name"],
-        f"design {experiment['design_file']}; layout {experiment['layout']}; output base "
-        f"{experiment['output_base']}",
-        f"{len(collected['runs'])} runs, tasks: {', '.join(experiment['tasks']) or 'none'}",
-    )
-    for problem in collected["design_problems"]:
-        log.add(
-            "DISCOVER_EXPERIMENT", "design problem", experiment["design_file"], problem, "WARNING"
-        )
-        warnings.append(problem)
-    log.add(
-        "PARSE_STATUS",
-        "SLURM accounting",
-        f"{slurm['jobs_asked']} job ids from slurm-*.out file names",
-        (
-            f"source {slurm['source']}, {slurm['jobs_found']} jobs known"
-            + (f"; {slurm['error']}" if slurm["error"] else "")
-        )
-        if slurm["available"]
-        else f"not available: {slurm['error']}",
-        "WARNING" if slurm["jobs_asked"] and slurm["error"] else "INFO",
-    )
-    for run in collected["runs"]:
-        finetune = run["finetune"]
-        log.add(
-            "PARSE_STATUS",
-            run["name"],
-            f"type {run['type']}; checkpoints {finetune['checkpoints']}; stdout "
-            f"{finetune['stdout_files'] or 'none'}",
-            f"fine-tuning {finetune['status']}; evaluation {run['evaluation_status']}"
-            + (f"; {'; '.join(finetune['notes'])}" if finetune["notes"] else ""),
-        )
-        training = run.get("training")
-        if training is not None:
-            if training.get("warning"):
-                log.add(
-                    "EXTRACT_LOSS",
-                    run["name"],
-                    training.get("stdout") or "no stdout file",
-                    f"N/A: {training['warning']}",
-                    "WARNING",
-                )
-                warnings.append(f"{run['name']}: {training['warning']}")
-            else:
-                final = training.get("final") or {}
-                level = "WARNING" if training.get("diverged") else "INFO"
-                log.add(
-                    "EXTRACT_LOSS",
-                    run["name"],
-                    training["stdout"],
-                    f"final loss {final.get('loss_repr')} at epoch "
-                    f"{final.get('epoch')} step {final.get('step')}"
-                    + (" (diverged: loss is not finite)" if training.get("diverged") else ""),
-                    level,
-                )
-        for cell in run["cells"]:
-            epoch = "(no epoch)" if cell["epoch"] is None else f"epoch {cell['epoch']}"
-            where = f"{run['name']} {cell['task']} {epoch}"
-            if cell["status"] == "COMPLETED":
-                result = cell["result"] or {}
-                log.add(
-                    "EXTRACT_ACCURACY",
-                    where,
-                    f"{cell['log']} (epoch from {cell['epoch_source'] or 'n/a'})",
-                    f"accuracy {_value(result.get('accuracy'))}, balanced accuracy "
-                    f"{_value(result.get('balanced_accuracy'))}, f1 {_value(result.get('f1'))}, "
-                    f"samples {_value(result.get('samples'))}",
-                )
-            elif cell["log"] or cell["notes"]:
-                message = "; ".join(cell["notes"]) or cell["status"]
-                log.add(
-                    "EXTRACT_ACCURACY",
-                    where,
-                    cell["log"] or cell.get("check") or "no log",
-                    f"{cell['status']}: {message}",
-                    "ERROR" if cell["log"] else "WARNING",
-                )
-                warnings.append(f"{where}: {cell['status']}: {message}")
-            elif cell["in_design"]:
-                reason = (
-                    f"fine-tuning {run['finetune']['status']}"
-                    if cell["status"] == "NOT_STARTED"
-                    else "no evaluation log and no evaluation job found"
-                )
-                log.add(
-                    "EXTRACT_ACCURACY",
-                    where,
-                    "evaluation logs of the run",
-                    f"{cell['status']}: {reason}",
-                    "WARNING",
-                )
-                warnings.append(f"{where}: {cell['status']}: {reason}")
-    for note in collected["notes"]:
-        log.add("EXTRACT_ACCURACY", "evaluation logs", "evaluation logs", note, "WARNING")
-        warnings.append(note)
-    return warnings
+def append_log(experiment_dir: Path, log: ProcessLog) -> Path:
+    """Append this run's entries to the experiment's process log in one write."""
+    path = experiment_dir / LOG_RELATIVE_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = log.text().encode("utf-8")
+    with path.open("ab") as handle:
+        handle.write(data)
+        handle.flush()
+    return path
 
 
-def summarize(
-    experiment_dir: Path,
-    *,
-    jobs: int = 1,
-    use_sacct: bool = True,
-    sacct_timeout_s: float | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """Run the pipeline; returns (exit code, the JSON result printed by scripts/summarize.py).
-
-    Exit 2 when no summary could be made (no usable design, or an unexpected failure); the
-    previous summary.md and summary.json are then left exactly as they were."""
-    started = timestamp()
-    log = ProcessLog()
-    experiment_dir = experiment_dir.resolve()
+def _append_log_safely(log: ProcessLog, experiment_dir: Path) -> tuple[Path | None, str | None]:
     try:
-        return _summarize(
-            experiment_dir, log, started, jobs, use_sacct, sacct_timeout_s, on_progress
-        )
-    except DesignError as exc:
-        log.add(
-            "DISCOVER_EXPERIMENT", str(experiment_dir), "experiment_summary.yaml", str(exc), "ERROR"
-        )
-        message = str(exc)
-    except Exception as exc:
-        message = (
-            f"{experiment_dir}: the summary could not be made ({type(exc).__name__}: {exc}); "
-            "the previous summary.md, if any, is unchanged. Please report this with the log."
-        )
-    log.add("COMPLETE", str(experiment_dir), "no summary written", message, "ERROR")
-    log_path = _append_log_safely(log, experiment_dir, started)
-    return 2, {
-        "status": "error",
-        "message": message,
-        "summary": None,
-        "log": str(log_path) if log_path else None,
-    }
+        return append_log(experiment_dir, log), None
+    except OSError as exc:
+        message = f"{experiment_dir / LOG_RELATIVE_PATH}: cannot be written ({exc})"
+        print(f"summarize-experiment: {message}", file=sys.stderr)
+        return None, message
 
 
-def _summarize(
-    experiment_dir: Path,
-    log: ProcessLog,
-    started: str,
-    jobs: int,
-    use_sacct: bool,
-    sacct_timeout_s: float | None,
-    on_progress: Callable[[int, int], None] | None,
-) -> tuple[int, dict[str, Any]]:
-    collected = collect(
-        experiment_dir,
-        jobs=jobs,
-        use_sacct=use_sacct,
-        sacct_timeout_s=sacct_timeout_s,
-        on_progress=on_progress,
-    )
-    warnings = log_collected(log, collected)
-    report = build_report(collected, started)
+def publish(evidence: Evidence) -> tuple[int, dict[str, Any]]:
+    """Judge the evidence, write summary.md and summary.json, append the log; return (exit
+    code, the JSON result)."""
+    experiment_dir = evidence.design.directory
+    results = assess(evidence)
+    log = log_results(results)
+    report = build_report(results, generated_at())
     summary_md, summary_json = write_all_atomically(
         {
             experiment_dir / SUMMARY_MD: render_markdown(report),
@@ -201,20 +75,21 @@ def _summarize(
     counts = {
         "runs": report["total_runs"],
         "complete_runs": report["complete_runs"],
-        "evaluations": sum(1 for r in report["evaluations"] if r["status"] == "COMPLETED"),
-        "errors": sum(1 for r in report["evaluations"] if r["status"] != "COMPLETED"),
+        "evaluations": sum(1 for r in report["evaluations"] if r["status"] == COMPLETED),
+        "errors": sum(1 for r in report["evaluations"] if r["status"] != COMPLETED),
         "incomplete": len(report["incomplete"]),
     }
+    warnings = log.warnings()
     log.add(
         "COMPLETE",
-        collected["experiment"]["name"],
+        results.experiment.name,
         ", ".join(f"{key} {value}" for key, value in counts.items()),
-        f"{report['complete_runs']}/{report['total_runs']} runs complete, {len(warnings)} warnings",
+        f"{results.complete_runs}/{len(results.runs)} runs complete, {len(warnings)} warnings",
     )
-    log_path = _append_log_safely(log, experiment_dir, started)
-    return 0, {
+    log_path, log_error = _append_log_safely(log, experiment_dir)
+    result = {
         "status": "success" if not warnings else "partial",
-        "experiment": collected["experiment"]["name"],
+        "experiment": results.experiment.name,
         "summary": str(summary_md),
         "summary_json": str(summary_json),
         "log": str(log_path) if log_path else None,
@@ -222,11 +97,58 @@ def _summarize(
         "best": report["best"],
         "warnings": warnings,
     }
+    if log_error:
+        result["log_error"] = log_error
+    return EXIT_OK, result
 
 
-def _append_log_safely(log: ProcessLog, experiment_dir: Path, started: str) -> Path | None:
+def failure(experiment_dir: Path, message: str, *, design_error: bool) -> dict[str, Any]:
+    """The JSON result when no summary could be made; the log says so too."""
+    log = ProcessLog()
+    design = str(experiment_dir / "experiment_summary.yaml")
+    if design_error:
+        log.add("DISCOVER_EXPERIMENT", str(experiment_dir), design, message, "ERROR")
+    else:
+        log.add("DISCOVER_EXPERIMENT", str(experiment_dir), design, "design read")
+    log.add("COMPLETE", str(experiment_dir), "no summary written", message, "ERROR")
+    log_path = None
+    if (experiment_dir / "experiment_summary.yaml").is_file():
+        log_path, _ = _append_log_safely(log, experiment_dir)
+    return {
+        "status": "error",
+        "message": message,
+        "summary": None,
+        "log": str(log_path) if log_path else None,
+    }
+
+
+def summarize(
+    experiment_dir: Path,
+    *,
+    jobs: int = 1,
+    use_sacct: bool = True,
+    sacct_timeout_s: float | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Gather, judge, write; returns (exit code, the JSON result printed by the CLI).
+
+    Exit 2 when no summary could be made (no usable design, or an unexpected failure); the
+    previous summary.md and summary.json are then left exactly as they were."""
+    experiment_dir = experiment_dir.resolve()
     try:
-        return log.append_to(experiment_dir, started)
-    except OSError as exc:
-        print(f"summarize-experiment: cannot write the log: {exc}", file=sys.stderr)
-        return None
+        evidence = gather(
+            experiment_dir,
+            jobs=jobs,
+            use_sacct=use_sacct,
+            sacct_timeout_s=sacct_timeout_s,
+            on_progress=on_progress,
+        )
+        return publish(evidence)
+    except DesignError as exc:
+        return EXIT_USAGE, failure(experiment_dir, str(exc), design_error=True)
+    except Exception as exc:
+        message = (
+            f"{experiment_dir}: the summary could not be made ({type(exc).__name__}: {exc}); "
+            "the previous summary.md, if any, is unchanged. Please report this with the log."
+        )
+        return EXIT_USAGE, failure(experiment_dir, message, design_error=False)

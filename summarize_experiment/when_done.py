@@ -9,37 +9,28 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomically
-from .collect import collect
-from .evidence import layout, slurm
-from .evidence.design import load_design
+from .evidence import slurm
+from .evidence.gather import gather
+from .judge.assess import assess
+from .vocabulary import ACTIVE_STATES
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_PARENT = Path(__file__).resolve().parents[1]
 JOB_SCRIPT = Path("logs") / "summarize-when-done.slurm"
 
 
-def experiment_job_names(experiment_dir: Path) -> set[str]:
-    """Job names the experiment's batch scripts give their jobs (`#SBATCH --job-name`)."""
-    design = load_design(experiment_dir)
-    kind = layout.detect_layout(design)
-    names = set()
-    for run in design.runs:
-        for script in layout.slurm_scripts(design, run.name, kind):
-            name = layout.sbatch_job_name(script)
-            if name:
-                names.add(name)
-    return names
-
-
 def unfinished_jobs(experiment_dir: Path, squeue: str = "squeue") -> list[slurm.SlurmJob]:
-    """Jobs of this experiment not yet finished: known from stdout files, or queued by name."""
-    collected = collect(experiment_dir, full=False)
+    """Jobs of this experiment not yet finished: known by id (stdout files, run logs), or
+    queued under a job name one of the experiment's batch scripts gives."""
+    evidence = gather(experiment_dir, with_samples=False, read_logs=False)
+    results = assess(evidence)
     ids: dict[str, slurm.SlurmJob] = {}
-    for run in collected["runs"]:
-        jobs = [run["finetune"].get("job")] + [c.get("job") for c in run["cells"]]
+    for run in results.runs:
+        jobs = [run.finetune.job] + [cell.job for cell in run.cells]
         for job in jobs:
-            if job and job.get("state") in slurm.ACTIVE_STATES:
-                ids[job["job_id"]] = slurm.SlurmJob(**job)
-    names = experiment_job_names(experiment_dir)
+            if job is not None and job.state in ACTIVE_STATES:
+                ids[job.job_id] = job
+    names = {s.job_name for run in evidence.runs for s in run.scripts if s.job_name}
+    names |= {c.job_name for run in evidence.runs for c in run.cells if c.job_name}
     queue = slurm.queued_jobs(squeue=squeue)
     if not queue.available:
         raise slurm.SlurmError(
@@ -47,18 +38,21 @@ def unfinished_jobs(experiment_dir: Path, squeue: str = "squeue") -> list[slurm.
             "Run scripts/summarize.py without --when-done once the jobs have ended."
         )
     for job in queue.jobs.values():
-        if job.name in names and job.state in slurm.ACTIVE_STATES:
+        if job.name in names and job.state in ACTIVE_STATES:
             ids.setdefault(job.job_id, job)
     return list(ids.values())
 
 
 def batch_script(experiment_dir: Path) -> str:
+    """The summary job: this Python runs this package (`python -m summarize_experiment`), from
+    the folder that holds it, whether installed or run from the skill's folder."""
     python = shlex.quote(sys.executable)
-    summarize = shlex.quote(str(REPO_ROOT / "scripts" / "summarize.py"))
+    package_parent = shlex.quote(str(PACKAGE_PARENT))
     return (
         "#!/bin/bash\n"
         "# Written by summarize-experiment --when-done: summarize once the experiment's jobs end.\n"
-        f"{python} {summarize} {shlex.quote(str(experiment_dir))}\n"
+        f"PYTHONPATH={package_parent}${{PYTHONPATH:+:$PYTHONPATH}} "
+        f"{python} -m summarize_experiment {shlex.quote(str(experiment_dir))}\n"
     )
 
 

@@ -129,7 +129,7 @@ def test_output_root_in_both_spellings_and_relative(tmp_path: Path, spelling: st
     assert design.output_base == (tmp_path / "ck-outputs").resolve()
     assert design.epochs == 2 and [r.name for r in design.runs] == ["r1", "base"]
     assert design.matrix[0].epochs == (0, 1) and design.matrix[1].epochs is None
-    assert design.problems == []
+    assert design.problems == ()
 
 
 def test_moved_experiment_finds_its_output_root(tmp_path: Path) -> None:
@@ -152,7 +152,7 @@ def test_missing_runs_is_fatal_missing_matrix_is_not(tmp_path: Path) -> None:
     with pytest.raises(DesignError, match="no `runs:` list"):
         parse_design({"experiment": {"name": "x"}}, tmp_path, tmp_path / "d.yaml")
     design = parse_design({**BASE, "evaluation": {}}, tmp_path, tmp_path / "d.yaml")
-    assert design.matrix == []
+    assert design.matrix == ()
     assert any("no `evaluation.matrix:`" in p for p in design.problems)
 
 

@@ -290,7 +290,7 @@ def test_epoch_from_the_log_own_evidence(reading: Reading, run: str, source: str
     for epoch in (0, 1):
         cell = cells[epoch]
         assert (cell["status"], cell["epoch_source"]) == ("COMPLETED", source), cell
-        assert cell["result"]["accuracy"] == pytest.approx(accuracy(WRONG[epoch]))
+        assert cell["accuracy"] == pytest.approx(accuracy(WRONG[epoch]))
         assert cell["other_logs"] == []
 
 
@@ -302,7 +302,7 @@ def test_epoch_only_from_the_sacct_job_name(with_sacct: Reading) -> None:
     for epoch in (0, 1):
         cell = cells[epoch]
         assert (cell["status"], cell["epoch_source"]) == ("COMPLETED", "sacct"), cell
-        assert cell["result"]["accuracy"] == pytest.approx(accuracy(WRONG[epoch]))
+        assert cell["accuracy"] == pytest.approx(accuracy(WRONG[epoch]))
         assert cell["job"]["job_id"] == str(NO_EVIDENCE_JOBS[epoch])
         assert cell["job"]["name"] == f"eval-{TASK}-{NO_EVIDENCE}-ep{epoch}"
     entry = next(r for r in with_sacct.status["runs"] if r["name"] == NO_EVIDENCE)
@@ -362,7 +362,7 @@ def test_no_evidence_and_no_sacct_is_not_counted_in_any_epoch(
     for epoch in (0, 1):
         assert epoch in cells, "the designed cells are still reported"
         assert cells[epoch]["status"] != "COMPLETED", cells[epoch]
-        assert cells[epoch]["log"] is None and cells[epoch]["result"] is None
+        assert cells[epoch]["log"] is None and cells[epoch]["accuracy"] is None
         assert cells[epoch]["epoch_source"] is None
     entry = next(r for r in without_sacct.status["runs"] if r["name"] == NO_EVIDENCE)
     assert entry["complete"] is False
@@ -409,10 +409,10 @@ def test_disagreeing_sources_follow_the_documented_priority(setup: Setup, readin
     assert cells[1]["status"] == "COMPLETED"
     assert cells[1]["epoch_source"] == "task_args"
     assert cells[1]["log"] == str(setup.conflict_log)
-    assert cells[1]["result"]["accuracy"] == pytest.approx(accuracy(CONFLICT_WRONG))
+    assert cells[1]["accuracy"] == pytest.approx(accuracy(CONFLICT_WRONG))
     # the scaffold's own epoch-0 log stays in epoch 0
     assert cells[0]["status"] == "COMPLETED"
-    assert cells[0]["result"]["accuracy"] == pytest.approx(accuracy(WRONG[0]))
+    assert cells[0]["accuracy"] == pytest.approx(accuracy(WRONG[0]))
     assert str(setup.conflict_log) not in [cells[0]["log"], *cells[0]["other_logs"]]
     notes = [n for n in reading.status["notes"] if str(setup.conflict_log) in n]
     assert len(notes) == 1, reading.status["notes"]
@@ -427,7 +427,7 @@ def test_control_runs_have_no_epoch(reading: Reading) -> None:
     assert list(cells) == [None]
     assert cells[None]["status"] == "COMPLETED"
     assert cells[None]["epoch_source"] is None
-    assert cells[None]["result"]["accuracy"] == pytest.approx(accuracy(CONTROL_WRONG))
+    assert cells[None]["accuracy"] == pytest.approx(accuracy(CONTROL_WRONG))
     rows = [ln for ln in reading.markdown.splitlines() if ln.startswith(f"| {CONTROL} | {TASK} |")]
     assert len(rows) == 1
     assert [c.strip() for c in rows[0].strip("|").split("|")][2] == "-"

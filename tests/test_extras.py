@@ -13,7 +13,12 @@ import jsonschema
 import numpy as np
 import pytest
 from scipy.stats import binomtest
-from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    mean_absolute_error,
+    r2_score,
+    root_mean_squared_error,
+)
 
 from summarize_experiment.pipeline import summarize
 from summarize_experiment.report.render import format_metric, sparkline
@@ -79,12 +84,18 @@ def test_layout_b_is_detected_without_a_flag(both_layouts: dict[str, Path]) -> N
 
 
 def test_both_layouts_give_identical_tables(both_layouts: dict[str, Path]) -> None:
+    """The same experiment in layout A and in layout B as ARTIFACTS.md describes it today gives
+    the same tables; only layout B's cells name their evaluation set (`eval.yaml`
+    `data_path`), so only it lists evaluation datasets."""
     a = _tables((both_layouts["A"] / "summary.md").read_text())
     b = _tables((both_layouts["B"] / "summary.md").read_text())
-    assert a.keys() == b.keys()
+    assert set(b) - set(a) == {"Datasets Used+"}
     for heading in a:
         assert _without_paths(a[heading]) == _without_paths(b[heading]), heading
-    assert len(a["Evaluation Results"]) == 1 + 5  # header + 5 binary cells of the demo
+    assert len(a["Evaluation Results"]) == 1 + 9  # header + the demo's 9 finished cells
+    header, *rows = b["Datasets Used+"]
+    assert header == ["Task", "Eval dataset", "Config hash", "Labels 1 / 0", "Runs"]
+    assert [row[3] for row in rows] == ["62% / 38% (n=100)"]  # once per distinct file
 
 
 def test_summary_json_validates_against_the_schema(both_layouts: dict[str, Path]) -> None:
@@ -224,20 +235,20 @@ def test_bootstrap_interval_is_reproducible(tmp_path: Path, template_cache: Path
     ci_second = json.loads((exp / "summary.json").read_text())["evaluations"][0]
     assert first[0] == 0
     assert ci_first["balanced_accuracy_ci"] == ci_second["balanced_accuracy_ci"]
-    assert ci_first["balanced_accuracy_ci"][0] < 0.8333 < ci_first["balanced_accuracy_ci"][1]
+    # recall_1 = 25/30, recall_0 = 15/20: balanced accuracy (25/30 + 15/20) / 2 = 0.7917
+    expected = balanced_accuracy_score([int(t) for t in targets], [int(a) for a in answers])
+    assert expected == pytest.approx((25 / 30 + 15 / 20) / 2)
+    assert ci_first["balanced_accuracy"] == pytest.approx(expected)
+    low, high = ci_first["balanced_accuracy_ci"]
+    assert low < expected < high
 
 
 def test_datasets_show_training_data_and_label_split(both_layouts: dict[str, Path]) -> None:
     markdown = (both_layouts["A"] / "summary.md").read_text()
     tables = _tables(markdown)
-    training = tables["Datasets"]
-    assert training[0] == ["Run", "Training data"]
+    training = tables["Datasets Used"]
+    assert training[0] == ["Run", "Training dataset", "Config hash"]
     assert all(row[1].endswith("cap_demo_lora_rank_comparison_train.json") for row in training[1:])
-    evaluation = tables["Datasets+"]
-    splits = {row[0]: row[2] for row in evaluation[1:]}
-    assert splits["capitalization"] == "62% / 38% (n=100)"
-    assert splits["sum_digits"] == "n=50"
-    assert sum(1 for row in evaluation[1:] if row[0] == "capitalization") == 1
 
 
 def test_loss_curve_sparkline_and_minimum(tmp_path: Path, template_cache: Path) -> None:

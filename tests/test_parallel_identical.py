@@ -190,22 +190,22 @@ def test_parse_status_jobs_give_the_same_status(build) -> None:
 READ_ONLY = """
 import json, sys
 from pathlib import Path
-from summarize_experiment.evidence import eval_logs
-from summarize_experiment.evidence import readers
-samples = [eval_logs.read_samples(Path(p)) for p in sys.argv[1:]]
+from summarize_experiment.evidence import eval_logs, readers
+reads = [eval_logs.read_log(Path(p), with_samples=True) for p in sys.argv[1:]]
 print(json.dumps({
     "heavy": sorted(m for m in ("sklearn", "scipy") if m in sys.modules),
-    "samples": [[s.kind, s.targets.typecode, list(s.targets),
-                 [None if a != a else a for a in s.answers], s.scored_samples, s.errored_samples]
-                for s in samples],
+    "samples": [[s.ids, s.target_labels.typecode, list(s.target_labels), list(s.answer_labels),
+                 [None if v != v else v for v in s.answer_numbers], list(s.values), s.errored]
+                for s in (r.samples for r in reads)],
 }))
 """
 
 
 def test_reading_logs_needs_no_scikit_learn(tmp_path: Path, template_cache: Path) -> None:
     """A process that only reads logs (what the forked readers do) never imports scikit-learn
-    or scipy; its compact samples give the same metrics as reading and computing at once."""
+    or scipy; its compact samples give the judge what it needs."""
     from summarize_experiment.evidence import eval_logs
+    from summarize_experiment.judge.scoring import score_log
     from testing.synthetic import write_inspect_log
 
     binary = write_inspect_log(
@@ -235,12 +235,21 @@ def test_reading_logs_needs_no_scikit_learn(tmp_path: Path, template_cache: Path
     result = json.loads(done.stdout)
     assert result["heavy"] == []
     assert result["samples"] == [
-        ["binary", "b", [1, 0, 1, 1], [1, 1, -1, 1], 4, 0],  # -1: labels.OTHER, not 0/1
-        ["numeric", "d", [12.0, 7.0, 30.0], [12.0, 9.5, None], 3, 0],  # None here: NaN
+        # ids, label typecode, targets, answers (-1: labels.OTHER), answers as numbers, C/I, errored
+        [
+            ["1", "2", "3", "4"],
+            "b",
+            [1, 0, 1, 1],
+            [1, 1, -1, 1],
+            [1.0, 1.0, None, 1.0],
+            [1.0, 0.0, 0.0, 1.0],
+            0,
+        ],
+        [["1", "2", "3"], "b", [-1, -1, -1], [-1, -1, -1], [12.0, 9.5, None], [1.0, 0.0, 0.0], 0],
     ]
-    read = eval_logs.evaluate(eval_logs.read_samples(binary))
-    assert read == eval_logs.read_eval(binary)
-    assert read.binary["confusion_matrix"] == {"tp": 2, "tn": 0, "fp": 1, "fn": 0, "other": 1}
-    assert read.label_counts == {"0": 1, "1": 3}
-    regression = eval_logs.read_eval(numeric).regression
-    assert (regression["parsed"], regression["mae"]) == (2, 1.25)
+    read = eval_logs.read_log(binary, with_samples=True)
+    metrics = score_log(read.header, read.samples)
+    assert (metrics.family, metrics.accuracy) == ("classification", 0.5)
+    assert metrics.confusion is not None
+    assert (metrics.confusion.tp, metrics.confusion.fp, metrics.confusion.other) == (2, 1, 1)
+    assert (metrics.class_balance.n_1, metrics.class_balance.n_0) == (3, 1)

@@ -1,19 +1,18 @@
-"""Every script's command-line contract, as SKILL.md documents it, run as a subprocess.
+"""Every script's command-line contract, as reference.md documents it, run as a subprocess,
+and SKILL.md's by-hand path, parsed from SKILL.md itself, against the one command.
 
 Each script's stdout must be exactly one JSON document (``json.loads`` of the whole stdout,
-NaN/Infinity rejected), with every key SKILL.md lists for that script, of the right type and
-value, and the documented exit code. SKILL.md's "by hand" path (parse_status -> extract_loss
--> parse_eval_log + summary_binary -> render_summary) must give the same summary.md as
-``scripts/summarize.py``, up to the ``**Generated:**`` time.
+NaN/Infinity rejected), with every key reference.md lists for that script, of the right type
+and value, and the documented exit code. The five commands SKILL.md lists under "The steps by
+hand", run in order on the experiment, must write the same summary.md, summary.json and
+process log as ``scripts/summarize.py`` apart from timestamps.
 
-Speed: a cold start of a script costs 1.5-4 s of CPU (scikit-learn, inspect-ai imports) and
-this module needs about 20 invocations. So every script is run cold at least once, exactly
-as documented (``[sys.executable, "scripts/x.py", ...]``, cwd = the repository root), and
-the other invocations go through a small fork server: a child interpreter that imports the
-third-party libraries once, then forks one process per invocation, which runs the script
-file as ``__main__`` (the product's own modules are imported fresh in each) with its stdout
-and stderr redirected, at the file-descriptor level, to files, and exits with the script's
-exit code. Each invocation is made once per module and shared by the tests.
+Speed: a cold start of a script costs 1.5-4 s of CPU (scikit-learn, inspect-ai imports). Every
+script is run cold at least once, exactly as documented (``[sys.executable, "scripts/x.py",
+...]``, cwd = the repository root); the other invocations go through a small fork server: a
+child interpreter that imports the third-party libraries once, then forks one process per
+invocation, which runs the script file as ``__main__`` with its stdout and stderr redirected
+to files, and exits with the script's exit code.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import difflib
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import warnings
@@ -53,15 +53,15 @@ SCRIPTS = [
     "scripts/render_summary.py",
     "scripts/slurm_jobs.py",
 ]
-# the options SKILL.md documents for each script (checked against SKILL.md below)
+# the options SKILL.md or reference.md document for each script (checked against both)
 DOCUMENTED_OPTIONS = {
     "scripts/summarize.py": ["--jobs", "--no-sacct", "--sacct-timeout", "--when-done"],
-    "scripts/parse_status.py": ["--no-sacct", "--pretty"],
-    "scripts/extract_loss.py": ["--experiment", "--run", "--no-sacct"],
-    "tools/inspect/parse_eval_log.py": ["--pretty"],
-    "tools/inspect/summary_binary.py": ["--json"],
-    "scripts/render_summary.py": ["--loss", "--eval", "--binary", "--output"],
-    "scripts/slurm_jobs.py": ["--timeout"],
+    "scripts/parse_status.py": ["--steps-dir"],
+    "scripts/extract_loss.py": ["--experiment", "--run", "--steps-dir"],
+    "tools/inspect/parse_eval_log.py": ["--experiment", "--steps-dir"],
+    "tools/inspect/summary_binary.py": ["--experiment", "--json", "--steps-dir"],
+    "scripts/render_summary.py": ["--steps-dir"],
+    "scripts/slurm_jobs.py": [],
 }
 
 NAME = "contract_lora_rank"
@@ -109,6 +109,19 @@ def experiment_spec() -> ExperimentSpec:
         name=NAME, runs=runs, tasks=[CAP, SUM], evals=evals, epochs=EPOCHS, matrix=matrix
     )
 
+
+def _path_without_slurm() -> str:
+    """PATH without the folders that hold sacct or squeue: every script here runs as on a
+    machine without SLURM, the by-hand path and the one command alike."""
+    kept = [
+        d
+        for d in os.environ.get("PATH", "").split(os.pathsep)
+        if d and not any(os.path.exists(os.path.join(d, x)) for x in ("sacct", "squeue"))
+    ]
+    return os.pathsep.join(kept)
+
+
+NO_SLURM_ENV = {**os.environ, "PATH": _path_without_slurm()}
 
 HELP_PROBE = r"""
 import contextlib, io, json, runpy, sys
@@ -223,7 +236,7 @@ class ForkServer:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+            env={**NO_SLURM_ENV, "OPENBLAS_NUM_THREADS": "1"},
         )
 
     def run(self, invocations: list[tuple[str | Path, ...]]) -> list[Ran]:
@@ -274,7 +287,12 @@ def run_cold(*args: str | Path) -> Ran:
     """One documented invocation: `python script args...` from the repository root."""
     argv = tuple(str(a) for a in args)
     done = subprocess.run(
-        [sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=300
+        [sys.executable, *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=NO_SLURM_ENV,
     )
     return Ran(argv, done.returncode, done.stdout, done.stderr, cold=True)
 
@@ -282,23 +300,23 @@ def run_cold(*args: str | Path) -> Ran:
 @dataclass
 class Setup:
     experiment: Path
+    by_hand: Path
     output_base: Path
     work: Path
     empty_log: Path
     broken_design: Path
-    not_json: Path
     older_stdout: Path
     r4_stdout: Path
 
 
 @dataclass
 class Calls:
-    """Every invocation this module makes, by name; the by-hand summary.md is `by_hand`."""
+    """Every invocation this module makes, by name; `steps` are SKILL.md's by-hand commands."""
 
     ran: dict[str, Ran]
-    status: dict
-    logs: dict[str, str]  # "binary", "numeric", "cancelled" -> the log path status.json gives
-    by_hand: Path
+    steps: list[Ran]
+    logs: dict[str, str]  # "binary", "numeric", "cancelled" -> the log of that cell
+    by_hand: dict[str, str | None]  # summary.md, summary.json and the log the steps wrote
 
     def __getitem__(self, name: str) -> Ran:
         return self.ran[name]
@@ -311,7 +329,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory, template_cache: Path) -> Set
     output_base = root / "ck-outputs" / NAME
     (stdout,) = (output_base / f"ck-out-{NO_STDOUT}").glob("slurm-*.out")
     stdout.unlink()
-    work = tmp_path_factory.mktemp("by-hand")
+    # the same experiment again, for the by-hand path (the one command writes into the first)
+    twin_root = tmp_path_factory.mktemp("contract-by-hand")
+    by_hand = build_experiment(twin_root, experiment_spec(), cache_dir=template_cache)
+    (twin_stdout,) = (twin_root / "ck-outputs" / NAME / f"ck-out-{NO_STDOUT}").glob("slurm-*")
+    twin_stdout.unlink()
+    work = tmp_path_factory.mktemp("work")
     empty_log = work / "broken" / "2026-01-09T00-00-00-00-00_capitalization_EMPTY.eval"
     empty_log.parent.mkdir()
     empty_log.write_bytes(b"")
@@ -321,8 +344,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory, template_cache: Path) -> Set
         "experiment:\n  name: broken\nruns:\n  - name: a\n    type: fine-tuned\n   model: x\n"
     )
     (broken / "summary.md").write_text("the previous summary\n")
-    not_json = work / "not-json.json"
-    not_json.write_text("this is not JSON\n")
     # an older attempt of R4's training (an OOM) with a LARGER job id but an older file time
     (r4_stdout,) = (output_base / f"ck-out-{R4}").glob("slurm-*.out")
     older = work / "older-attempt" / "slurm-9999999.out"
@@ -331,56 +352,64 @@ def setup(tmp_path_factory: pytest.TempPathFactory, template_cache: Path) -> Set
     )
     when = r4_stdout.stat().st_mtime - 3600
     os.utime(older, (when, when))
-    return Setup(experiment, output_base, work, empty_log, broken, not_json, older, r4_stdout)
+    return Setup(experiment, by_hand, output_base, work, empty_log, broken, older, r4_stdout)
+
+
+def skill_md_steps(experiment: Path) -> list[tuple[str, ...]]:
+    """The commands SKILL.md lists under "The steps by hand", for `experiment`."""
+    text = (REPO / "SKILL.md").read_text(encoding="utf-8")
+    section = text.split("## The steps by hand", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^\d+\. `python ([^`]+)`$", section, re.MULTILINE)
+    return [
+        tuple(str(experiment) if word == "EXPERIMENT" else word for word in shlex.split(cmd))
+        for cmd in commands
+    ]
 
 
 def loss_args(setup: Setup, run: str) -> tuple[str | Path, ...]:
     return ("scripts/extract_loss.py", "--experiment", setup.experiment, "--run", run, "--no-sacct")
 
 
-def cell_logs(status: dict) -> dict[tuple[str, str | None, int | None], str]:
-    return {
-        (run["name"], cell["task"], cell["epoch"]): cell["log"]
-        for run in status["runs"]
-        for cell in run["cells"]
-        if cell["log"]
-    }
-
-
 @pytest.fixture(scope="module")
 def calls(setup: Setup, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calls]:
-    """SKILL.md's "Running the steps one by one", with each output in a file as it shows, and
-    the other invocations the contract tests need."""
     exp = setup.experiment
     server = ForkServer(tmp_path_factory.mktemp("fork-server"))
     pool = ThreadPoolExecutor(max_workers=2)
     try:
         cold = {
-            "parse_status": pool.submit(run_cold, "scripts/parse_status.py", exp, "--no-sacct"),
+            "parse_status": pool.submit(
+                run_cold, "scripts/parse_status.py", exp, "--no-sacct", "--steps-dir"
+            ),
             "summarize": pool.submit(run_cold, "scripts/summarize.py", exp, "--no-sacct"),
-            f"loss {NO_STDOUT}": pool.submit(run_cold, *loss_args(setup, NO_STDOUT)),
             "help": pool.submit(run_cold, "-c", HELP_PROBE, *SCRIPTS),
         }
         status_run = cold["parse_status"].result()
         assert status_run.code == 0, status_run.stderr
-        status = status_run.json()
-        (setup.work / "status.json").write_text(status_run.stdout)
-        logs = {
-            "binary": cell_logs(status)[(R4, CAP, 1)],
-            "numeric": cell_logs(status)[(R4, SUM, 1)],
-            "cancelled": cell_logs(status)[(CONTROL, CAP, None)],
+        cells = {
+            (run["name"], cell["task"], cell["epoch"]): cell["log"]
+            for run in status_run.json()["runs"]
+            for cell in run["cells"]
+            if cell["log"]
         }
-        assert len(cell_logs(status)) == 3, cell_logs(status)
+        assert len(cells) == 3, cells
+        logs = {
+            "binary": cells[(R4, CAP, 1)],
+            "numeric": cells[(R4, SUM, 1)],
+            "cancelled": cells[(CONTROL, CAP, None)],
+        }
         cold["eval binary"] = pool.submit(
             run_cold, "tools/inspect/parse_eval_log.py", logs["binary"]
         )
         cold["binary numeric"] = pool.submit(
             run_cold, "tools/inspect/summary_binary.py", logs["numeric"], "--json"
         )
+        cold[f"loss {NO_STDOUT}"] = pool.submit(run_cold, *loss_args(setup, NO_STDOUT))
         warm_calls: dict[str, tuple[str | Path, ...]] = {
             **{f"loss {run}": loss_args(setup, run) for run in (R4, R16, DIVERGED)},
+            "loss all": ("scripts/extract_loss.py", "--experiment", exp, "--no-sacct"),
             "eval numeric": ("tools/inspect/parse_eval_log.py", logs["numeric"]),
             "eval cancelled": ("tools/inspect/parse_eval_log.py", logs["cancelled"]),
+            "eval all": ("tools/inspect/parse_eval_log.py", "--experiment", exp),
             "binary binary": ("tools/inspect/summary_binary.py", logs["binary"], "--json"),
             "binary cancelled": ("tools/inspect/summary_binary.py", logs["cancelled"], "--json"),
             "loss path form": (
@@ -396,51 +425,25 @@ def calls(setup: Setup, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ca
                 "--json",
             ),
             "binary human": ("tools/inspect/summary_binary.py", logs["binary"]),
-            "render bad input": ("scripts/render_summary.py", setup.not_json),
-            "summarize broken design": (
-                "scripts/summarize.py",
-                setup.broken_design,
-                "--no-sacct",
-            ),
+            "render without steps": ("scripts/render_summary.py", setup.work),
+            "summarize broken design": ("scripts/summarize.py", setup.broken_design, "--no-sacct"),
             "parse_status no design": ("scripts/parse_status.py", setup.work, "--no-sacct"),
             "loss unknown run": loss_args(setup, "no-such-run"),
-            "render from stdin": (
-                "scripts/render_summary.py",
-                "-",
-                "--output",
-                setup.work / "from-stdin" / "summary.md",
-                STDIN,
-                setup.work / "status.json",
-            ),
         }
         ran = dict(zip(warm_calls, server.run(list(warm_calls.values())), strict=True))
         ran.update({name: future.result() for name, future in cold.items()})
-
-        files: dict[str, list[str]] = {"loss": [], "eval": [], "binary": []}
-        for kind, names in (
-            ("loss", [f"loss {run}" for run in FINETUNED]),
-            ("eval", [f"eval {k}" for k in logs]),
-            ("binary", [f"binary {k}" for k in logs]),
-        ):
-            (setup.work / kind).mkdir()
-            for i, name in enumerate(names):
-                path = setup.work / kind / f"{i}.json"
-                path.write_text(ran[name].stdout)
-                files[kind].append(str(path))
-        by_hand = setup.work / "out" / "summary.md"
-        ran["render"] = run_cold(
-            "scripts/render_summary.py",
-            setup.work / "status.json",
-            "--loss",
-            *files["loss"],
-            "--eval",
-            *files["eval"],
-            "--binary",
-            *files["binary"],
-            "--output",
-            by_hand,
-        )
-        yield Calls(ran, status, logs, by_hand)
+        # SKILL.md's by-hand path, in order, on the twin experiment; then its outputs are put
+        # aside and the one command runs on the same folder
+        steps = []
+        for command in skill_md_steps(setup.by_hand):
+            steps.append(server.run([command])[0] if steps else run_cold(*command))
+        outputs = {}
+        for name in ("summary.md", "summary.json", "logs/summarize-experiment.log"):
+            path = setup.by_hand / name
+            outputs[name] = path.read_text(encoding="utf-8") if path.exists() else None
+            path.unlink(missing_ok=True)
+        ran["summarize twin"] = run_cold("scripts/summarize.py", setup.by_hand)
+        yield Calls(ran, steps, logs, outputs)
     finally:
         pool.shutdown(wait=True)
         server.close()
@@ -464,7 +467,6 @@ def expected_binary() -> dict:
             "fn": sum(t == "1" and a == "0" for t, a in pairs),
             "other": sum(a not in ("0", "1") for _, a in pairs),
         },
-        "label_counts": {"0": CAP_TARGETS.count("0"), "1": CAP_TARGETS.count("1")},
     }
 
 
@@ -486,7 +488,6 @@ def test_summarize_contract(setup: Setup, calls: Calls) -> None:
     ran = calls["summarize"]
     assert ran.cold and ran.code == 0, ran.stderr
     doc = ran.json()
-    assert isinstance(doc, dict)
     assert set(doc) >= {
         "status",
         "experiment",
@@ -517,14 +518,18 @@ def test_summarize_contract(setup: Setup, calls: Calls) -> None:
             "epoch",
             "metric",
             "value",
+            "higher_is_better",
+            "n",
             "runner_up",
             "clearly_better",
+            "versus_control",
+            "detectable",
         }
-        assert (entry["run"], entry["epoch"]) == (R4, 1)
+        assert (entry["run"], entry["epoch"], entry["runner_up"]) == (R4, 1, None)
     assert best[CAP]["metric"] == "balanced accuracy"
     assert best[CAP]["value"] == pytest.approx(expected_binary()["balanced_accuracy"])
-    assert best[SUM]["metric"] == "RMSE"
-    assert best[SUM]["value"] == pytest.approx(((9 - 3) ** 2 / 11) ** 0.5)
+    assert best[SUM]["metric"] == "accuracy"  # scored by `match`: accuracy, not RMSE
+    assert best[SUM]["value"] == pytest.approx(10 / 12)
     assert isinstance(doc["warnings"], list) and all(isinstance(w, str) for w in doc["warnings"])
     assert any(NO_STDOUT in w and "N/A" in w for w in doc["warnings"]), doc["warnings"]
 
@@ -540,7 +545,7 @@ def test_summarize_error_leaves_the_previous_summary(setup: Setup, calls: Calls)
 
 
 # ---------------------------------------------------------------------------------------------
-# scripts/parse_status.py
+# Step 1: scripts/parse_status.py
 # ---------------------------------------------------------------------------------------------
 
 
@@ -548,116 +553,184 @@ def test_parse_status_contract(setup: Setup, calls: Calls) -> None:
     ran = calls["parse_status"]
     assert ran.cold and ran.code == 0
     doc = ran.json()
-    assert set(doc) >= {
+    assert set(doc) == {
         "status",
+        "step",
         "schema_version",
         "experiment",
         "slurm",
         "runs",
-        "rejected_runs",
+        "logs_to_read",
+        "chosen_logs",
         "design_problems",
         "notes",
+        "steps_file",
     }
-    assert (doc["status"], doc["schema_version"]) == ("success", 1)
-    experiment = doc["experiment"]
-    assert experiment["name"] == NAME
-    assert Path(experiment["directory"]) == setup.experiment
-    assert Path(experiment["design_file"]) == setup.experiment / "experiment_summary.yaml"
-    assert experiment["layout"] == "A"
-    assert Path(experiment["output_base"]) == setup.output_base
-    assert experiment["tasks"] == [CAP, SUM]
-    slurm = doc["slurm"]
-    assert set(slurm) >= {"available", "source", "error", "jobs_asked", "jobs_found"}
-    assert slurm["available"] is False and isinstance(slurm["error"], str)
-    assert isinstance(slurm["jobs_asked"], int) and slurm["jobs_found"] == 0
-    assert isinstance(doc["rejected_runs"], dict) and doc["rejected_runs"] == {}
-    assert doc["design_problems"] == [] and isinstance(doc["notes"], list)
-
+    assert (doc["status"], doc["step"], doc["schema_version"]) == ("success", "parse_status", 2)
+    assert doc["experiment"]["name"] == NAME and doc["experiment"]["layout"] == "A"
+    assert set(doc["slurm"]) == {
+        "used",
+        "available",
+        "source",
+        "error",
+        "jobs_asked",
+        "jobs_found",
+    }
+    assert doc["slurm"]["used"] is False
+    # the evidence goes to the steps file, not to stdout
+    steps_file = Path(doc["steps_file"])
+    assert steps_file == setup.experiment / "logs" / "summarize-steps" / "1-parse_status.json"
+    written = json.loads(steps_file.read_text())
+    assert {k: v for k, v in written.items() if k != "evidence"} == {
+        k: v for k, v in doc.items() if k != "steps_file"
+    }
+    assert set(written["evidence"]) >= {"design", "layout", "runs", "slurm", "stdouts", "logs"}
     runs = {run["name"]: run for run in doc["runs"]}
-    assert list(runs) == [*FINETUNED, CONTROL]
+    assert list(runs) == [R4, R16, DIVERGED, NO_STDOUT, CONTROL]
     for run in runs.values():
-        assert set(run) >= {
+        assert set(run) == {
             "name",
             "type",
             "model",
             "parameters",
             "finetune",
-            "training",
             "cells",
+            "unplaced_jobs",
             "evaluation_status",
             "complete",
         }
-        assert set(run["finetune"]) >= {
+        assert set(run["finetune"]) == {
             "status",
-            "diverged",
+            "text",
+            "notes",
             "checkpoints",
             "expected_epochs",
+            "job",
+            "attempts",
             "stdout",
             "stdout_files",
-            "job",
-            "notes",
+            "duration_seconds",
+            "duration_source",
         }
         for cell in run["cells"]:
-            assert set(cell) >= {
+            assert set(cell) == {
                 "task",
+                "variant",
                 "epoch",
                 "in_design",
                 "status",
                 "log",
                 "other_logs",
                 "epoch_source",
+                "task_source",
+                "placement",
                 "notes",
                 "job",
+                "stdout",
                 "check",
-                "result",
+                "dataset",
+                "model",
+                "accuracy",
+                "samples",
+                "scorer",
             }
-    r4 = runs[R4]
-    assert (r4["type"], r4["finetune"]["status"]) == ("fine-tuned", "COMPLETED")
-    assert r4["finetune"]["checkpoints"] == [0, 1] and r4["finetune"]["expected_epochs"] == 2
-    assert Path(r4["finetune"]["stdout"]).parent == setup.output_base / f"ck-out-{R4}"
-    assert set(r4["training"]) >= {"run", "stdout", "duration_seconds", "duration_source"}
-    assert r4["training"]["run"] == R4
-    assert (r4["evaluation_status"], r4["complete"]) == ("COMPLETED", True)
-    cells = {(c["task"], c["epoch"]): c for c in r4["cells"]}
-    assert set(cells) == {(CAP, 1), (SUM, 1)}
-    cap = cells[(CAP, 1)]
-    assert (cap["status"], cap["in_design"], cap["epoch_source"]) == (
-        "COMPLETED",
-        True,
-        "model_path",
-    )
-    assert Path(cap["log"]).parent == setup.experiment / R4 / "eval" / "logs"
-    assert set(cap["result"]) >= {"accuracy", "samples", "scorer", "model"}
-    assert cap["result"]["accuracy"] == pytest.approx(expected_binary()["accuracy"])
-    assert (cap["result"]["samples"], cap["result"]["scorer"]) == (len(CAP_TARGETS), "match")
-    assert cap["result"]["model"] == f"hf/{R4}_epoch_1"
-
-    assert runs[R16]["finetune"]["status"] == "FAILED"
-    assert runs[R16]["finetune"]["checkpoints"] == []
-    assert Path(runs[R16]["finetune"]["stdout"]).parent == setup.experiment / R16
+    status = {name: run["finetune"]["status"] for name, run in runs.items()}
+    # R16's stdout ends in a CUDA out-of-memory traceback: FAILED here as in summary.md
+    assert status == {
+        R4: "COMPLETED",
+        R16: "FAILED",
+        DIVERGED: "COMPLETED",
+        NO_STDOUT: "COMPLETED",
+        CONTROL: "N/A",
+    }
+    assert any("CUDA out of memory" in note for note in runs[R16]["finetune"]["notes"])
+    r4 = {(c["task"], c["epoch"]): c for c in runs[R4]["cells"]}
+    assert r4[(CAP, 1)]["status"] == "COMPLETED" and r4[(CAP, 1)]["epoch_source"] == "model_path"
+    assert r4[(CAP, 1)]["accuracy"] == pytest.approx(expected_binary()["accuracy"])
+    assert r4[(CAP, 1)]["scorer"] == "match" and r4[(CAP, 1)]["samples"] == len(CAP_TARGETS)
     assert [c["status"] for c in runs[R16]["cells"]] == ["NOT_STARTED"]
     assert [c["status"] for c in runs[NO_STDOUT]["cells"]] == ["MISSING"]
-    assert runs[NO_STDOUT]["finetune"]["stdout"] is None
-    control = runs[CONTROL]
-    assert (control["type"], control["finetune"]["status"]) == ("control", "N/A")
-    assert control["training"] is None
-    assert [(c["task"], c["epoch"], c["status"]) for c in control["cells"]] == [
-        (CAP, None, "CANCELLED")
-    ]
-    assert control["cells"][0]["log"] and control["complete"] is False
+    (control,) = runs[CONTROL]["cells"]
+    assert (control["task"], control["epoch"], control["status"]) == (CAP, None, "CANCELLED")
+    assert control["log"] and runs[CONTROL]["complete"] is False
+    assert sorted(doc["chosen_logs"]) == sorted(calls.logs.values())
+    assert set(doc["logs_to_read"]) == set(calls.logs.values())
 
 
 def test_parse_status_without_a_design(setup: Setup, calls: Calls) -> None:
     ran = calls["parse_status no design"]
     assert ran.code == 2
     doc = ran.json()
-    assert doc["status"] == "error"
-    assert "experiment_summary.yaml" in doc["message"] and str(setup.work) in doc["message"]
+    assert (doc["status"], doc["step"]) == ("error", "parse_status")
+    assert str(setup.work / "experiment_summary.yaml") in doc["message"]
+    assert not (setup.work / "logs").exists()
 
 
 # ---------------------------------------------------------------------------------------------
-# scripts/extract_loss.py
+# Step 2: scripts/extract_loss.py
 # ---------------------------------------------------------------------------------------------
+
+LOSS_KEYS = {
+    "status",
+    "step",
+    "run",
+    "finetune",
+    "finetune_text",
+    "finished",
+    "stdout",
+    "candidates",
+    "final",
+    "final_loss",
+    "total_steps",
+    "epoch",
+    "diverged",
+    "min_finite",
+    "curve",
+    "updates",
+    "failure_line",
+    "duration_seconds",
+    "duration_source",
+    "attempts",
+    "warning",
+}
+
+
+def test_extract_loss_experiment_form(calls: Calls) -> None:
+    r4 = calls[f"loss {R4}"]
+    assert r4.code == 0, r4.stderr
+    doc = r4.json()
+    assert set(doc) == LOSS_KEYS
+    assert (doc["status"], doc["run"], doc["finetune"], doc["finished"]) == (
+        "success",
+        R4,
+        "COMPLETED",
+        True,
+    )
+    assert doc["final"]["loss"] == pytest.approx(FINAL_LOSS, rel=1e-6)
+    assert doc["final_loss"] == doc["final"]["loss"]
+    assert (doc["total_steps"], doc["epoch"]) == (EPOCHS * STEPS_PER_EPOCH, EPOCHS)
+    assert doc["duration_source"] == "tqdm" and doc["duration_seconds"] > 0
+    r16 = calls[f"loss {R16}"].json()
+    assert (r16["finetune"], r16["finished"]) == ("FAILED", False)  # its last loss is not final
+    assert "CUDA out of memory" in r16["failure_line"]
+    diverged = calls[f"loss {DIVERGED}"].json()
+    assert diverged["diverged"] is True and diverged["final"]["loss_repr"] == "nan"
+    assert diverged["final"]["loss"] is None
+    every = calls["loss all"]
+    assert every.code == 0
+    whole = every.json()
+    assert (whole["status"], whole["step"]) == ("success", "extract_loss")
+    assert [r["run"] for r in whole["runs"]] == FINETUNED
+    assert whole["runs"][0] == doc
+
+
+def test_extract_loss_missing_stdout(calls: Calls) -> None:
+    ran = calls[f"loss {NO_STDOUT}"]
+    assert ran.cold and ran.code == 0
+    doc = ran.json()
+    assert (doc["status"], doc["final_loss"], doc["stdout"]) == ("missing", "N/A", None)
+    assert "no training stdout" in doc["warning"]
+    assert "no training stdout" in ran.stderr
 
 
 def test_extract_loss_unknown_run_is_a_usage_error(calls: Calls) -> None:
@@ -665,172 +738,71 @@ def test_extract_loss_unknown_run_is_a_usage_error(calls: Calls) -> None:
     assert ran.code == 2
     doc = ran.json()
     assert doc["status"] == "error" and "no-such-run" in doc["message"]
-
-
-LOSS_KEYS = {
-    "status",
-    "run",
-    "stdout",
-    "candidates",
-    "final",
-    "diverged",
-    "min_finite",
-    "curve",
-    "updates",
-    "elapsed_seconds",
-    "failure_line",
-    "bytes_read",
-    "duration_seconds",
-    "duration_source",
-}
+    assert R4 in doc["message"]  # the valid names are listed
 
 
 def test_extract_loss_file_path_form(setup: Setup, calls: Calls) -> None:
-    """Two files given: the most recent by modification time is read (not the larger id)."""
+    """Given two stdouts, the most recent by modification time counts, not the larger job id."""
     ran = calls["loss path form"]
     assert ran.code == 0, ran.stderr
     doc = ran.json()
-    assert set(doc) >= LOSS_KEYS
-    assert doc["status"] == "success" and isinstance(doc["run"], str)
     assert doc["stdout"] == str(setup.r4_stdout)
-    assert sorted(doc["candidates"]) == sorted([str(setup.older_stdout), str(setup.r4_stdout)])
-    assert doc["final"] == {
-        "epoch": EPOCHS,
-        "step": EPOCHS * STEPS_PER_EPOCH,
-        "loss": FINAL_LOSS,
-        "loss_repr": repr(FINAL_LOSS),
-    }
-    assert doc["diverged"] is False and doc["failure_line"] is None
-    assert doc["bytes_read"] == setup.r4_stdout.stat().st_size
-    assert isinstance(doc["updates"], int) and doc["updates"] >= EPOCHS * STEPS_PER_EPOCH
-    assert doc["curve"] and all(
-        set(p) == {"epoch", "step", "loss", "loss_repr"} for p in doc["curve"]
-    )
-    assert doc["curve"][-1]["step"] == EPOCHS * STEPS_PER_EPOCH
-    assert doc["min_finite"]["loss"] <= FINAL_LOSS
-
-
-def test_extract_loss_experiment_form(calls: Calls) -> None:
-    r4 = calls[f"loss {R4}"]
-    assert r4.code == 0
-    doc = r4.json()
-    assert set(doc) >= LOSS_KEYS
-    assert (doc["status"], doc["run"]) == ("success", R4)
-    assert (doc["final"]["step"], doc["final"]["loss"]) == (EPOCHS * STEPS_PER_EPOCH, FINAL_LOSS)
-
-    oom = calls[f"loss {R16}"].json()
-    assert calls[f"loss {R16}"].code == 0
-    assert (oom["status"], oom["run"]) == ("success", R16)
-    assert "CUDA out of memory" in oom["failure_line"]
-    assert (oom["final"]["epoch"], oom["final"]["step"]) == (1, max(1, STEPS_PER_EPOCH * 3 // 10))
-
-    diverged = calls[f"loss {DIVERGED}"].json()
-    assert diverged["status"] == "success" and diverged["diverged"] is True
-    assert diverged["final"]["loss"] is None and diverged["final"]["loss_repr"] == "nan"
-    assert diverged["final"]["step"] == EPOCHS * STEPS_PER_EPOCH
-    assert isinstance(diverged["min_finite"]["loss"], float)
-
-
-def test_extract_loss_missing_stdout(calls: Calls) -> None:
-    ran = calls[f"loss {NO_STDOUT}"]
-    assert ran.cold and ran.code == 0
-    doc = ran.json()
-    assert (doc["status"], doc["run"], doc["final_loss"]) == ("missing", NO_STDOUT, "N/A")
-    assert isinstance(doc["warning"], str) and doc["warning"]
-    assert doc["stdout"] is None and doc["candidates"] == []
-    assert doc["warning"] in ran.stderr  # the diagnostic goes to stderr, stdout stays JSON
+    assert set(doc["candidates"]) == {str(setup.r4_stdout), str(setup.older_stdout)}
+    assert doc["final"]["loss"] == pytest.approx(FINAL_LOSS, rel=1e-6)
+    assert doc["run"] == R4  # from the folder the stdout lies in (ck-out-{run})
 
 
 # ---------------------------------------------------------------------------------------------
-# tools/inspect/parse_eval_log.py
+# Step 3: tools/inspect/parse_eval_log.py
 # ---------------------------------------------------------------------------------------------
-
-EVAL_KEYS = {
-    "status",
-    "path",
-    "task",
-    "accuracy",
-    "samples",
-    "scorer",
-    "model",
-    "metrics",
-    "log_status",
-    "log_error",
-    "model_path",
-    "task_args",
-    "created",
-    "kind",
-    "accuracy_ci",
-    "regression",
-}
 
 
 def test_parse_eval_log_success(calls: Calls) -> None:
     ran = calls["eval binary"]
     assert ran.cold and ran.code == 0, ran.stderr
     doc = ran.json()
-    assert set(doc) >= EVAL_KEYS
-    accuracy = expected_binary()["accuracy"]
-    assert (doc["status"], doc["path"], doc["task"]) == ("success", calls.logs["binary"], CAP)
-    assert doc["accuracy"] == pytest.approx(accuracy)
-    assert (doc["samples"], doc["scorer"]) == (len(CAP_TARGETS), "match")
+    assert set(doc) >= {"status", "task", "accuracy", "samples", "scorer", "model", "metrics"}
+    want = expected_binary()
+    assert (doc["status"], doc["task"], doc["scorer"]) == ("success", CAP, "match")
+    assert doc["accuracy"] == pytest.approx(want["accuracy"])
+    assert doc["metrics"]["accuracy"] == pytest.approx(want["accuracy"])  # the toolkit's name
+    assert doc["scorer_metrics"]["match/accuracy"] == pytest.approx(want["accuracy"])
+    assert doc["samples"] == len(CAP_TARGETS) and doc["errored_samples"] == 0
     assert doc["model"] == f"hf/{R4}_epoch_1"
-    assert doc["metrics"]["match/accuracy"] == pytest.approx(accuracy)
-    assert (doc["log_status"], doc["log_error"]) == ("success", None)
-    assert doc["model_path"].endswith(f"ck-out-{R4}/epoch_1")
-    assert doc["task_args"] == {} and isinstance(doc["created"], str)
-    assert doc["kind"] == "binary" and doc["regression"] is None
-    assert is_interval_around(doc["accuracy_ci"], accuracy)
-
-    numeric = calls["eval numeric"]
-    assert numeric.code == 0
-    doc = numeric.json()
-    assert (doc["status"], doc["task"], doc["kind"]) == ("success", SUM, "numeric")
-    assert doc["accuracy"] == pytest.approx(10 / 12)
-    assert doc["regression"]["rmse"] == pytest.approx(((9 - 3) ** 2 / 11) ** 0.5)
-    assert doc["regression"]["parse_rate"] == pytest.approx(11 / 12)
+    assert doc["family"] == "classification"
+    assert is_interval_around(doc["accuracy_ci"], doc["accuracy"])
+    assert "evidence" not in doc
+    numeric = calls["eval numeric"].json()
+    assert (numeric["family"], numeric["regression"]) == ("classification", None)
+    assert numeric["accuracy"] == pytest.approx(10 / 12)
 
 
-def test_parse_eval_log_cancelled(calls: Calls) -> None:
-    log = calls.logs["cancelled"]
-    ran = calls["eval cancelled"]
-    assert ran.code == 1
+def test_parse_eval_log_cancelled_and_empty(setup: Setup, calls: Calls) -> None:
+    cancelled = calls["eval cancelled"]
+    assert cancelled.code == 1
+    doc = cancelled.json()
+    assert (doc["status"], doc["log_status"]) == ("error", "cancelled")
+    assert "cancelled" in doc["message"] and "Re-run" in doc["message"]
+    empty = calls["eval empty"]
+    assert empty.code == 1
+    doc = empty.json()
+    assert doc["status"] == "error" and str(setup.empty_log) in doc["message"]
+    assert "empty (0 bytes)" in doc["message"]
+
+
+def test_parse_eval_log_experiment_form(calls: Calls) -> None:
+    ran = calls["eval all"]
+    assert ran.code == 1  # one of the logs is a cancelled evaluation
     doc = ran.json()
-    assert (doc["status"], doc["path"]) == ("error", log)
-    assert doc["message"].startswith(f"{log}: ")
-    assert "cancelled" in doc["message"]
-    assert doc["log_status"] == "cancelled"  # the readable header's fields are kept
-    assert doc["task"] == CAP
-
-
-def test_parse_eval_log_zero_byte_file(setup: Setup, calls: Calls) -> None:
-    ran = calls["eval empty"]
-    assert ran.code == 1
-    doc = ran.json()
-    assert (doc["status"], doc["path"]) == ("error", str(setup.empty_log))
-    assert str(setup.empty_log) in doc["message"]
-    assert "empty" in doc["message"] or "0 bytes" in doc["message"]
+    assert (doc["status"], doc["step"]) == ("partial", "parse_eval_log")
+    assert sorted(d["path"] for d in doc["logs"]) == sorted(calls.logs.values())
+    by_path = {d["path"]: d for d in doc["logs"]}
+    assert by_path[calls.logs["binary"]]["accuracy"] == calls["eval binary"].json()["accuracy"]
 
 
 # ---------------------------------------------------------------------------------------------
-# tools/inspect/summary_binary.py
+# Step 4: tools/inspect/summary_binary.py
 # ---------------------------------------------------------------------------------------------
-
-BINARY_KEYS = {
-    "status",
-    "path",
-    "samples",
-    "accuracy",
-    "balanced_accuracy",
-    "f1",
-    "precision_1",
-    "recall_1",
-    "recall_0",
-    "confusion_matrix",
-    "accuracy_ci",
-    "balanced_accuracy_ci",
-    "label_counts",
-}
 
 
 def test_summary_binary_json(calls: Calls) -> None:
@@ -838,114 +810,110 @@ def test_summary_binary_json(calls: Calls) -> None:
     assert ran.code == 0, ran.stderr
     doc = ran.json()
     want = expected_binary()
-    assert set(doc) >= BINARY_KEYS
-    assert (doc["status"], doc["path"], doc["samples"]) == (
-        "success",
-        calls.logs["binary"],
-        len(CAP_TARGETS),
-    )
+    assert doc["status"] == "success" and doc["step"] == "summary_binary"
     assert doc["accuracy"] == pytest.approx(want["accuracy"])
     assert doc["balanced_accuracy"] == pytest.approx(want["balanced_accuracy"])
     assert doc["f1"] == pytest.approx(want["f1"])
-    matrix = want["confusion_matrix"]
-    assert doc["confusion_matrix"] == matrix
-    assert doc["recall_1"] == pytest.approx(matrix["tp"] / CAP_TARGETS.count("1"))
-    assert doc["recall_0"] == pytest.approx(matrix["tn"] / CAP_TARGETS.count("0"))
-    assert doc["precision_1"] == pytest.approx(matrix["tp"] / (matrix["tp"] + matrix["fp"]))
-    assert doc["label_counts"] == want["label_counts"]
-    assert is_interval_around(doc["accuracy_ci"], want["accuracy"])
-    assert is_interval_around(doc["balanced_accuracy_ci"], want["balanced_accuracy"])
+    assert doc["confusion_matrix"] == want["confusion_matrix"]
+    assert doc["labelled"] == len(CAP_TARGETS) - 2
+    assert doc["class_balance"] == {
+        "frac_1": pytest.approx(14 / 20),
+        "frac_0": pytest.approx(6 / 20),
+        "n_1": 14,
+        "n_0": 6,
+    }
+    assert is_interval_around(doc["balanced_accuracy_ci"], doc["balanced_accuracy"])
+    assert any("2 of 20 answers have no 0/1 label" in note for note in doc["notes"])
 
 
 def test_summary_binary_not_binary_and_error(calls: Calls) -> None:
     numeric = calls["binary numeric"]
     assert numeric.cold and numeric.code == 3
-    doc = numeric.json()
-    assert (doc["status"], doc["path"]) == ("not_binary", calls.logs["numeric"])
+    assert numeric.json()["status"] == "not_binary"
     cancelled = calls["binary cancelled"]
-    assert cancelled.code == 1
-    assert cancelled.json()["status"] == "error"
+    assert cancelled.code == 1 and cancelled.json()["status"] == "error"
 
 
-def test_summary_binary_folder_gives_a_list(setup: Setup, calls: Calls) -> None:
+def test_summary_binary_folder_gives_a_list(calls: Calls) -> None:
     ran = calls["binary folder"]
     docs = ran.json()
-    assert isinstance(docs, list)
-    logs = sorted(str(p) for p in (setup.experiment / R4 / "eval" / "logs").glob("*.eval"))
-    assert sorted(d["path"] for d in docs) == logs and len(logs) == 2
-    by_status = {d["status"]: d for d in docs}
-    assert set(by_status) == {"success", "not_binary"}
-    assert by_status["success"]["confusion_matrix"] == expected_binary()["confusion_matrix"]
-    assert ran.code == 3  # one log is not a binary task
+    assert isinstance(docs, list) and len(docs) == 2
+    assert {d["status"] for d in docs} == {"success", "not_binary"}
+    assert ran.code == 3
 
 
 def test_summary_binary_human_mode(calls: Calls) -> None:
     ran = calls["binary human"]
     assert ran.code == 0
-    assert not ran.stdout.lstrip().startswith("{")
-    matrix = expected_binary()["confusion_matrix"]
-    assert "confusion matrix" in ran.stdout.lower()
-    actual_1 = re.search(r"actual 1\s+(\d+)\s+(\d+)", ran.stdout)
-    actual_0 = re.search(r"actual 0\s+(\d+)\s+(\d+)", ran.stdout)
-    assert actual_1 and actual_0, ran.stdout
-    assert (int(actual_1[1]), int(actual_1[2])) == (matrix["tp"], matrix["fn"])
-    assert (int(actual_0[1]), int(actual_0[2])) == (matrix["fp"], matrix["tn"])
+    assert "balanced accuracy" in ran.stdout and "confusion matrix" in ran.stdout
+    assert "class balance      14 of 1, 6 of 0" in ran.stdout
 
 
 # ---------------------------------------------------------------------------------------------
-# scripts/render_summary.py and the by-hand path
+# Step 5: scripts/render_summary.py, and the by-hand path of SKILL.md
 # ---------------------------------------------------------------------------------------------
 
 
-def test_render_summary_contract(calls: Calls) -> None:
-    ran = calls["render"]
-    assert ran.cold and ran.code == 0, ran.stderr
-    assert ran.json() == {
-        "status": "success",
-        "summary": str(calls.by_hand),
-        "summary_json": str(calls.by_hand.with_suffix(".json")),
-    }
-    assert calls.by_hand.read_text().startswith("# Experiment Summary\n")
-    assert json.loads(calls.by_hand.with_suffix(".json").read_text())["total_runs"] == 5
-
-
-def test_render_summary_reads_parse_status_from_stdin(setup: Setup, calls: Calls) -> None:
-    """`parse_status.py EXP | render_summary.py -` (its --help example)."""
-    ran = calls["render from stdin"]
-    output = setup.work / "from-stdin" / "summary.md"
-    assert ran.code == 0, ran.stderr
-    assert ran.json() == {
-        "status": "success",
-        "summary": str(output),
-        "summary_json": str(output.with_suffix(".json")),
-    }
-    markdown = output.read_text()
-    assert re.search(r"\*\*Status:\*\* 1/5 complete", markdown)
-    for run in [*FINETUNED, CONTROL]:
-        assert f"| {run} |" in markdown
-
-
-def test_render_summary_bad_input(setup: Setup, calls: Calls) -> None:
-    ran = calls["render bad input"]
+def test_render_summary_without_the_steps_names_the_step_to_run(setup: Setup, calls: Calls) -> None:
+    ran = calls["render without steps"]
     assert ran.code == 1
     doc = ran.json()
-    assert doc["status"] == "error" and str(setup.not_json) in doc["message"]
+    assert doc["status"] == "error" and "1-parse_status.json" in doc["message"]
+    assert not (setup.work / "summary.md").exists()
 
 
-def _without_timestamp(markdown: str) -> str:
-    return re.sub(r"\*\*Generated:\*\* \S+", "**Generated:** <time>", markdown, count=1)
+def test_skill_md_lists_five_steps_in_order(setup: Setup) -> None:
+    commands = skill_md_steps(setup.by_hand)
+    scripts = [command[0] for command in commands]
+    assert scripts == [
+        "scripts/parse_status.py",
+        "scripts/extract_loss.py",
+        "tools/inspect/parse_eval_log.py",
+        "tools/inspect/summary_binary.py",
+        "scripts/render_summary.py",
+    ]
 
 
-def test_by_hand_path_gives_the_same_summary(setup: Setup, calls: Calls) -> None:
-    assert calls["summarize"].code == 0
-    expected = _without_timestamp((setup.experiment / "summary.md").read_text())
-    actual = _without_timestamp(calls.by_hand.read_text())
+def test_by_hand_steps_run_and_write_their_files(setup: Setup, calls: Calls) -> None:
+    codes = [ran.code for ran in calls.steps]
+    assert codes[:2] == [0, 0] and codes[4] == 0, [ran.stderr for ran in calls.steps]
+    assert codes[2] == 1 and codes[3] == 1  # the cancelled evaluation's log is not a result
+    folder = setup.by_hand / "logs" / "summarize-steps"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "1-parse_status.json",
+        "2-extract_loss.json",
+        "3-parse_eval_log.json",
+        "4-summary_binary.json",
+    ]
+    for ran in calls.steps[:3]:
+        assert Path(ran.json()["steps_file"]).parent == folder
+        assert "evidence" not in ran.stdout
+
+
+def _normalized(text: str | None) -> str:
+    assert text is not None
+    text = re.sub(r"\*\*Generated:\*\* \S+", "**Generated:** <time>", text)
+    text = re.sub(r'"generated_at": "[^"]+"', '"generated_at": "<time>"', text)
+    return re.sub(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]", "[<time>]", text, flags=re.M)
+
+
+@pytest.mark.parametrize("name", ["summary.md", "summary.json", "logs/summarize-experiment.log"])
+def test_by_hand_path_writes_what_the_one_command_writes(
+    setup: Setup, calls: Calls, name: str
+) -> None:
+    assert calls["summarize twin"].code == 0, calls["summarize twin"].stderr
+    by_hand = _normalized(calls.by_hand[name])
+    one_command = _normalized((setup.by_hand / name).read_text(encoding="utf-8"))
     diff = "\n".join(
         difflib.unified_diff(
-            expected.splitlines(), actual.splitlines(), "summarize.py", "by hand", lineterm=""
+            one_command.splitlines(), by_hand.splitlines(), "summarize.py", "by hand", lineterm=""
         )
     )
-    assert actual == expected, f"the by-hand summary differs:\n{diff}"
+    assert by_hand == one_command, f"the by-hand {name} differs:\n{diff}"
+    render = calls.steps[-1].json()
+    assert {k: v for k, v in render.items() if k != "log"} == {
+        k: v for k, v in calls["summarize twin"].json().items() if k != "log"
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -973,10 +941,11 @@ def test_help_exits_0_with_an_example(helps: dict[str, dict], script: str) -> No
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_lists_every_documented_option(helps: dict[str, dict], script: str) -> None:
-    skill = (REPO / "SKILL.md").read_text(encoding="utf-8")
+    docs = (REPO / "SKILL.md").read_text(encoding="utf-8")
+    docs += (REPO / "reference.md").read_text(encoding="utf-8")
     text = helps[script]["text"]
     for option in DOCUMENTED_OPTIONS[script]:
-        assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", skill), (script, option)
+        assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", docs), (script, option)
         assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text), (
-            f"{script} --help does not offer {option}, which SKILL.md documents"
+            f"{script} --help does not offer {option}, which SKILL.md or reference.md documents"
         )

@@ -8,8 +8,9 @@ from typing import Any
 
 import yaml
 
+from ..vocabulary import RUN_TYPES, TRAINED_TYPES
+
 DESIGN_FILE = "experiment_summary.yaml"
-RUN_TYPES = ("fine-tuned", "control")
 
 
 class DesignError(Exception):
@@ -18,7 +19,8 @@ class DesignError(Exception):
 
 @dataclass(frozen=True)
 class RunDesign:
-    """One run of the design: a fine-tuned model or a control (base model)."""
+    """One run of the design: fine-tuned here, a control (the base model) or eval-only (a
+    checkpoint trained elsewhere, `parameters.checkpoint_path`)."""
 
     name: str
     type: str
@@ -26,20 +28,44 @@ class RunDesign:
     parameters: dict[str, Any]
 
     @property
+    def trains(self) -> bool:
+        """True when the run fine-tunes in this experiment (so it has epochs)."""
+        return self.type in TRAINED_TYPES
+
+    @property
     def is_control(self) -> bool:
-        return self.type == "control"
+        """True for a run without training here (control or eval-only): its cells have no
+        epoch."""
+        return not self.trains
+
+    @property
+    def checkpoint_path(self) -> str | None:
+        """The checkpoint an eval-only run evaluates."""
+        value = self.parameters.get("checkpoint_path")
+        return str(value) if value else None
 
 
 @dataclass(frozen=True)
 class MatrixRow:
-    """Which tasks a run is evaluated on, at which epochs (None for control runs)."""
+    """Which tasks a run is evaluated on, at which epochs (None for control runs), and the
+    label its evaluations pass as `-T vis_label=` (default: the run name)."""
 
     run: str
     tasks: tuple[str, ...]
     epochs: tuple[int, ...] | None
+    vis_label: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
+class TaskDesign:
+    """One evaluation task of the design: its name and, when the design names one, the
+    evaluation dataset (`dataset:`) and the scorer."""
+
+    name: str
+    dataset: str | None = None
+
+
+@dataclass(frozen=True)
 class ExperimentDesign:
     """The parts of the design file the summarizer needs, validated."""
 
@@ -50,11 +76,13 @@ class ExperimentDesign:
     layout_hint: str | None
     output_base: Path | None
     epochs: int | None
-    runs: list[RunDesign]
-    tasks: list[str]
-    matrix: list[MatrixRow]
+    runs: tuple[RunDesign, ...]
+    tasks: tuple[str, ...]
+    matrix: tuple[MatrixRow, ...]
     training_data: str | None
-    problems: list[str] = field(default_factory=list)
+    task_designs: tuple[TaskDesign, ...] = ()
+    scorers: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
     rejected_runs: dict[str, str] = field(default_factory=dict)
 
     def run(self, name: str) -> RunDesign | None:
@@ -62,6 +90,9 @@ class ExperimentDesign:
 
     def matrix_row(self, run: str) -> MatrixRow | None:
         return next((m for m in self.matrix if m.run == run), None)
+
+    def task_design(self, task: str) -> TaskDesign | None:
+        return next((t for t in self.task_designs if t.name == task), None)
 
 
 def unsafe_name_reason(name: str) -> str | None:
@@ -171,13 +202,25 @@ def _parse_runs(raw: Any, source: Path, problems: list[str]) -> tuple[list[RunDe
             continue
         run_type = str(item.get("type") or "").strip().lower()
         if run_type not in RUN_TYPES:
-            guessed = "control" if not item.get("parameters") else "fine-tuned"
+            parameters = item.get("parameters") if isinstance(item.get("parameters"), dict) else {}
+            guessed = (
+                "eval-only"
+                if parameters.get("checkpoint_path")
+                else "fine-tuned"
+                if parameters
+                else "control"
+            )
             problems.append(
                 f"{source}: run {name!r} has type {item.get('type')!r}, expected one of "
                 f"{', '.join(RUN_TYPES)}; treated as {guessed}."
             )
             run_type = guessed
         parameters = item.get("parameters") if isinstance(item.get("parameters"), dict) else {}
+        if run_type == "eval-only" and not parameters.get("checkpoint_path"):
+            problems.append(
+                f"{source}: eval-only run {name!r} has no parameters.checkpoint_path; the "
+                "checkpoint it evaluated is unknown."
+            )
         runs.append(RunDesign(name, run_type, str(item.get("model") or ""), dict(parameters)))
     if not runs and not rejected:
         raise DesignError(f"{source}: `runs:` lists no usable run.")
@@ -250,9 +293,14 @@ def _parse_matrix(
                 )
             row_tasks.append(task)
         epochs = _parse_epochs(item.get("epochs"), where, problems)
-        control = next(r for r in runs if r.name == run).is_control
+        design_run = next(r for r in runs if r.name == run)
+        control = design_run.is_control
         if control and epochs:
-            problems.append(f"{where}: control run {run!r} lists epochs {list(epochs)}; ignored.")
+            problems.append(
+                f"{where}: {design_run.type} run {run!r} lists epochs {list(epochs)}; ignored."
+            )
+            epochs = None
+        if control:
             epochs = None
         if not control and epochs is None:
             problems.append(
@@ -268,10 +316,16 @@ def _parse_matrix(
                 else tuple(dict.fromkeys((*first.epochs, *(epochs or ()))))
             )
             rows[rows.index(first)] = MatrixRow(
-                run, tuple(dict.fromkeys((*first.tasks, *row_tasks))), merged_epochs
+                run,
+                tuple(dict.fromkeys((*first.tasks, *row_tasks))),
+                merged_epochs,
+                first.vis_label,
             )
             continue
-        rows.append(MatrixRow(run, tuple(row_tasks), epochs))
+        label = item.get("vis_label")
+        rows.append(
+            MatrixRow(run, tuple(row_tasks), epochs, str(label) if label is not None else None)
+        )
     return rows
 
 
@@ -287,7 +341,7 @@ def _within_training(row: MatrixRow, epochs: int, source: Path, problems: list[s
         f"{', '.join(map(str, beyond))}, but controls.epochs is {epochs} (epochs are 0-indexed: "
         f"0 to {epochs - 1}); ignored."
     )
-    return MatrixRow(row.run, row.tasks, tuple(e for e in row.epochs if e < epochs))
+    return MatrixRow(row.run, row.tasks, tuple(e for e in row.epochs if e < epochs), row.vis_label)
 
 
 def _training_data(data: dict[str, Any]) -> str | None:
@@ -311,11 +365,8 @@ def parse_design(data: Any, experiment_dir: Path, source: Path) -> ExperimentDes
     name = str(experiment.get("name") or experiment_dir.resolve().name)
     runs, rejected = _parse_runs(data.get("runs"), source, problems)
     evaluation = _mapping(data.get("evaluation"))
-    tasks: list[str] = []
-    for item in evaluation.get("tasks") or []:
-        task = item.get("name") if isinstance(item, dict) else item
-        if isinstance(task, str) and task and task not in tasks:
-            tasks.append(task)
+    task_designs = _parse_tasks(evaluation)
+    tasks = [t.name for t in task_designs]
     matrix = _parse_matrix(evaluation, runs, tasks, source, problems)
     raw_epochs = _mapping(data.get("controls")).get("epochs")
     epochs = (
@@ -333,10 +384,38 @@ def parse_design(data: Any, experiment_dir: Path, source: Path) -> ExperimentDes
         layout_hint=layout_hint,
         output_base=_output_base(data, experiment_dir, recorded),
         epochs=epochs,
-        runs=runs,
-        tasks=tasks,
-        matrix=matrix,
+        runs=tuple(runs),
+        tasks=tuple(tasks),
+        matrix=tuple(matrix),
         training_data=_training_data(data),
-        problems=problems,
+        task_designs=tuple(task_designs),
+        scorers=_scorer_names(evaluation),
+        problems=tuple(problems),
         rejected_runs=rejected,
     )
+
+
+def _parse_tasks(evaluation: dict[str, Any]) -> list[TaskDesign]:
+    """`evaluation.tasks[]`: each task's name and its literal `dataset:` path, if any."""
+    found: list[TaskDesign] = []
+    raw = evaluation.get("tasks")
+    for item in raw if isinstance(raw, list) else []:
+        name = item.get("name") if isinstance(item, dict) else item
+        if not isinstance(name, str) or not name or any(t.name == name for t in found):
+            continue
+        dataset = item.get("dataset") if isinstance(item, dict) else None
+        found.append(TaskDesign(name, str(dataset) if dataset else None))
+    return found
+
+
+def _scorer_names(evaluation: dict[str, Any]) -> tuple[str, ...]:
+    """`evaluation.scorers` (a list of `{name: ...}`, or a plain name) as scorer names."""
+    raw = evaluation.get("scorers", evaluation.get("scorer"))
+    if isinstance(raw, str):
+        return (raw,)
+    names = []
+    for item in raw if isinstance(raw, list) else []:
+        name = item.get("name") if isinstance(item, dict) else item
+        if isinstance(name, str) and name:
+            names.append(name)
+    return tuple(names)

@@ -1,37 +1,39 @@
-"""Where an experiment's artifacts live on disk, in layout A (original) and layout B (newer).
+"""Find what an experiment left on disk for each run, in layout A or B (ARTIFACTS.md).
 
 Layout A: training stdout in `{output_base}/ck-out-{run}/slurm-*.out` (or `{run}/slurm-*.out`
 when training failed), checkpoints `{output_base}/ck-out-{run}/epoch_N/`, evaluation job stdout
-`{run}/eval/slurm-*.out` and logs `{run}/eval/logs/*.eval`.
-Layout B: training stdout and checkpoints under `{run}/artifacts/`, one folder per evaluation
-cell `{run}/eval/{task}_epoch{N}/` (control: `{run}/eval/{task}/`) holding `slurm-*.out` and
-`logs/*.eval`.
+`{run}/eval/slurm-*.out`, logs `{run}/eval/logs/*.eval`.
+Layout B: everything under the run: `{run}/artifacts/` holds the training stdouts, the
+`epoch_N/` checkpoints and the evaluation job stdouts (`artifacts/epoch_N/slurm-*.out` for a
+fine-tuned cell, `artifacts/slurm-*.out` for a control or eval-only one); one folder per cell
+`{run}/eval/{cell}/` with `eval.yaml`, `cell.slurm` and `logs/*.eval`.
 
-Only fixed-depth globs are used, so symlink loops under the experiment cannot trap the scan.
+Every place either layout (or an older toolkit) may use is looked at, whatever the layout:
+what a file is (training or evaluation stdout, which cell) is the judge's decision, from the
+evidence, never from the folder alone. Only fixed-depth listings are made, so symlink loops
+under the experiment cannot trap the scan.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from .design import ExperimentDesign
+from .model import BatchScript, CellConfig, FinetuneSetup, JobStdoutFile, LogFile, RunFiles
+from .training_log import job_id_from_stdout_name
 
 EVAL_LOG_SUFFIXES = (".eval", ".json")
 CHECKPOINT_DIR = re.compile(r"^epoch_(\d+)$")
-CELL_FOLDER = re.compile(r"^(?P<task>.+?)(?:_epoch(?P<epoch>\d+))?$")
-
-
-@dataclass(frozen=True)
-class CellFolder:
-    """What a layout-B evaluation folder's name says: its task and epoch."""
-
-    task: str
-    epoch: int | None
+STDOUT_NAME = re.compile(r"^slurm-.*\.out$")
+SCRIPT_READ_LIMIT = 64 << 10
+"""sbatch scripts, eval.yaml and setup_finetune.yaml are small; 64 KiB bounds a runaway file."""
+SBATCH_JOB_NAME = re.compile(r"^#SBATCH\s+(?:--job-name[=\s]|-J\s*)\s*(\S+)", re.MULTILINE)
+SBATCH_OUTPUT = re.compile(r"^#SBATCH\s+(?:--output[=\s]|-o\s*)\s*(\S+)", re.MULTILINE)
 
 
 def detect_layout(design: ExperimentDesign) -> str:
@@ -44,139 +46,169 @@ def detect_layout(design: ExperimentDesign) -> str:
     return "A"
 
 
-def _files(folder: Path, pattern: str) -> list[Path]:
+def _entries(folder: Path) -> list[os.DirEntry]:
     try:
-        return sorted(p for p in folder.glob(pattern) if p.is_file())
+        with os.scandir(folder) as found:
+            return sorted(found, key=lambda entry: entry.name)
     except OSError:
         return []
 
 
-def run_dir(design: ExperimentDesign, run: str) -> Path:
-    return design.directory / run
-
-
-def checkpoint_root(design: ExperimentDesign, run: str, layout: str) -> Path | None:
-    """The folder holding `epoch_N/` checkpoints of a run."""
-    if layout == "B":
-        return run_dir(design, run) / "artifacts"
-    if design.output_base is None:
-        return None
-    return design.output_base / f"ck-out-{run}"
-
-
-def checkpoint_epochs(design: ExperimentDesign, run: str, layout: str) -> list[int]:
-    """0-indexed epochs that have a checkpoint folder on disk."""
-    root = checkpoint_root(design, run, layout)
-    if root is None or not root.is_dir():
-        return []
-    epochs = []
+def _is_file(entry: os.DirEntry) -> bool:
     try:
-        for child in root.iterdir():
-            match = CHECKPOINT_DIR.match(child.name)
-            if match and child.is_dir():
-                epochs.append(int(match.group(1)))
+        return entry.is_file()
     except OSError:
-        return []
-    return sorted(epochs)
+        return False
 
 
-def training_stdout_files(design: ExperimentDesign, run: str, layout: str) -> list[Path]:
-    """Every training `slurm-*.out` of a run, wherever the layout keeps them."""
-    folders = [run_dir(design, run) / "artifacts"] if layout == "B" else [run_dir(design, run)]
-    root = checkpoint_root(design, run, layout)
-    if layout == "A" and root is not None:
-        folders.insert(0, root)
-    files: list[Path] = []
-    for folder in folders:
-        files.extend(_files(folder, "slurm-*.out"))
-    return files
-
-
-def eval_folders(design: ExperimentDesign, run: str, layout: str) -> list[Path]:
-    """The folders that hold one run's evaluation job stdout and `logs/`."""
-    eval_root = run_dir(design, run) / "eval"
-    if layout == "A":
-        return [eval_root]
+def _is_dir(entry: os.DirEntry) -> bool:
     try:
-        return sorted(p for p in eval_root.iterdir() if p.is_dir() and p.name != "logs")
+        return entry.is_dir()
     except OSError:
-        return []
+        return False
 
 
-def eval_log_files(folder: Path) -> list[Path]:
-    """inspect-ai logs (`.eval`, or older `.json`) in `folder/logs/`."""
-    return [p for p in _files(folder / "logs", "*") if p.suffix in EVAL_LOG_SUFFIXES]
-
-
-def eval_stdout_files(folder: Path) -> list[Path]:
-    return _files(folder, "slurm-*.out")
-
-
-def cell_folder(folder: Path, tasks: list[str]) -> CellFolder | None:
-    """Layout B: the task and epoch a cell folder's name stands for, when the task is known."""
-    match = CELL_FOLDER.match(folder.name)
-    if not match:
-        return None
-    task = match.group("task")
-    if tasks and task not in tasks:
-        return None
-    epoch = match.group("epoch")
-    return CellFolder(task, int(epoch) if epoch is not None else None)
-
-
-SBATCH_JOB_NAME = re.compile(r"^#SBATCH\s+(?:--job-name[=\s]|-J\s*)\s*(\S+)", re.MULTILINE)
-SCRIPT_READ_LIMIT = 64 << 10  # sbatch scripts are small; the directives sit at the top
-
-
-def slurm_scripts(design: ExperimentDesign, run: str, layout: str) -> list[Path]:
-    """The run's `.slurm` batch scripts: fine-tuning and every evaluation cell."""
-    scripts = _files(run_dir(design, run), "*.slurm")
-    for folder in eval_folders(design, run, layout):
-        scripts += _files(folder, "*.slurm")
-    return scripts
-
-
-def sbatch_job_name(script: Path) -> str | None:
-    """The `#SBATCH --job-name` of a batch script, if it sets one."""
+def _stat(entry: os.DirEntry) -> tuple[int, int]:
     try:
-        with script.open("r", encoding="utf-8", errors="replace") as handle:
-            text = handle.read(SCRIPT_READ_LIMIT)
+        info = entry.stat()
     except OSError:
-        return None
-    match = SBATCH_JOB_NAME.search(text)
-    return match.group(1).strip("'\"") if match else None
+        return 0, 0
+    return info.st_mtime_ns, info.st_size
 
 
-def training_dataset(design: ExperimentDesign, run: str) -> str | None:
-    """The run's training data: `setup_finetune.yaml`'s input_dir_base + dataset_label +
-    dataset_ext, else the design's `data.training.path`."""
-    setup = run_dir(design, run) / "setup_finetune.yaml"
+def _stdouts(folder: Path, place: str, **where: Any) -> list[JobStdoutFile]:
+    found = []
+    for entry in _entries(folder):
+        if STDOUT_NAME.match(entry.name) and _is_file(entry):
+            mtime, size = _stat(entry)
+            job_id = job_id_from_stdout_name(entry.name)
+            found.append(JobStdoutFile(entry.path, job_id, place, mtime, size, **where))
+    return found
+
+
+def _logs(folder: Path, cell: str | None) -> list[LogFile]:
+    found = []
+    for entry in _entries(folder / "logs"):
+        if Path(entry.name).suffix in EVAL_LOG_SUFFIXES and _is_file(entry):
+            mtime, size = _stat(entry)
+            found.append(LogFile(entry.path, cell, mtime, size))
+    return found
+
+
+def _scripts(folder: Path) -> list[BatchScript]:
+    return [
+        read_batch_script(Path(entry.path))
+        for entry in _entries(folder)
+        if entry.name.endswith(".slurm") and _is_file(entry)
+    ]
+
+
+def read_small(path: Path) -> str:
+    """The start of a small text file (at most SCRIPT_READ_LIMIT bytes)."""
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        return handle.read(SCRIPT_READ_LIMIT)
+
+
+def read_batch_script(path: Path) -> BatchScript:
+    """A batch script's `#SBATCH --job-name` and `--output`."""
     try:
-        with setup.open("r", encoding="utf-8", errors="replace") as handle:
-            data = yaml.safe_load(handle.read(SCRIPT_READ_LIMIT))
-    except (OSError, yaml.YAMLError):
-        data = None
-    if isinstance(data, dict) and data.get("dataset_label"):
+        text = read_small(path)
+    except OSError:
+        return BatchScript(str(path), None, None)
+    name = SBATCH_JOB_NAME.search(text)
+    output = SBATCH_OUTPUT.search(text)
+    return BatchScript(
+        str(path),
+        name.group(1).strip("'\"") if name else None,
+        output.group(1).strip("'\"") if output else None,
+    )
+
+
+def _yaml_mapping(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """A small YAML file as a mapping, or why it cannot be used."""
+    try:
+        data = yaml.safe_load(read_small(path))
+    except OSError as exc:
+        return None, f"{path}: cannot be read ({exc.strerror or exc})"
+    except yaml.YAMLError as exc:
+        return None, f"{path}: not valid YAML ({str(exc).splitlines()[0]})"
+    if not isinstance(data, dict):
+        return None, f"{path}: not a YAML mapping"
+    return data, None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _epoch(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def read_cell(folder: Path) -> CellConfig:
+    """A layout-B cell folder: its `eval.yaml` and `cell.slurm`."""
+    script = read_batch_script(folder / "cell.slurm")
+    config = folder / "eval.yaml"
+    if not config.exists():
+        return CellConfig(folder.name, str(folder), job_name=script.job_name, output=script.output)
+    data, problem = _yaml_mapping(config)
+    if data is None:
+        return CellConfig(
+            folder.name,
+            str(folder),
+            job_name=script.job_name,
+            output=script.output,
+            problem=problem,
+        )
+    scorers = data.get("scorers")
+    names = tuple(
+        str(s.get("name") if isinstance(s, dict) else s)
+        for s in (scorers if isinstance(scorers, list) else [scorers] if scorers else [])
+    )
+    finetuned = data.get("is_finetuned")
+    return CellConfig(
+        folder=folder.name,
+        path=str(folder),
+        task_name=_text(data.get("task_name")),
+        epoch=_epoch(data.get("epoch")),
+        vis_label=_text(data.get("vis_label")),
+        data_path=_text(data.get("data_path")),
+        model_path=_text(data.get("model_path")),
+        model_hf_name=_text(data.get("model_hf_name")),
+        scorers=names,
+        is_finetuned=finetuned if isinstance(finetuned, bool) else None,
+        job_name=script.job_name,
+        output=script.output,
+    )
+
+
+def read_setup(path: Path) -> FinetuneSetup | None:
+    """`setup_finetune.yaml`: the training dataset (`input_dir_base` + `dataset_label` +
+    `dataset_ext`) and the batch size."""
+    if not path.exists():
+        return None
+    data, problem = _yaml_mapping(path)
+    if data is None:
+        return FinetuneSetup(str(path), problem=problem)
+    dataset = None
+    if data.get("dataset_label"):
         base = str(data.get("input_dir_base") or "")
         label = str(data["dataset_label"])
         ext = str(data.get("dataset_ext") or "")
         joined = f"{base.rstrip('/')}/{label}" if base else label
-        return joined + (ext if not ext or ext.startswith(".") else f".{ext}")
-    return design.training_data
-
-
-def task_from_log_name(name: str, tasks: list[str]) -> str | None:
-    """The design task an inspect-ai log file name carries: inspect names logs
-    `{created}_{task}_{id}.eval`, with the task's `_` written as `-`."""
-    stem = Path(name).stem
-    parts = stem.split("_")
-    if len(parts) < 3:
-        return None
-    middle = "_".join(parts[1:-1])
-    for task in tasks:
-        if middle in (task, task.replace("_", "-")):
-            return task
-    return None
+        dataset = joined + (ext if not ext or ext.startswith(".") else f".{ext}")
+    batch = data.get("batch_size")
+    return FinetuneSetup(
+        str(path),
+        dataset,
+        batch if isinstance(batch, int) and not isinstance(batch, bool) else None,
+    )
 
 
 def listing_problem(folder: Path) -> str | None:
@@ -194,6 +226,66 @@ def listing_problem(folder: Path) -> str | None:
     except OSError as exc:
         return f"{folder}: cannot be listed ({exc.strerror or exc})"
     return None
+
+
+def checkpoint_root(design: ExperimentDesign, run: str, layout: str) -> Path | None:
+    """The folder holding a run's `epoch_N/` checkpoints."""
+    if layout == "B":
+        return design.directory / run / "artifacts"
+    if design.output_base is None:
+        return None
+    return design.output_base / f"ck-out-{run}"
+
+
+def find_run_files(design: ExperimentDesign, run: str, layout: str) -> RunFiles:
+    """Everything on disk that may belong to `run`."""
+    run_dir = design.directory / run
+    artifacts = run_dir / "artifacts"
+    eval_dir = run_dir / "eval"
+    root = checkpoint_root(design, run, layout)
+    checkpoints: list[int] = []
+    epoch_dirs: list[tuple[int, Path]] = []
+    for folder in dict.fromkeys(p for p in (root, artifacts) if p is not None):
+        for entry in _entries(folder):
+            match = CHECKPOINT_DIR.match(entry.name)
+            if match and _is_dir(entry):
+                epoch_dirs.append((int(match.group(1)), Path(entry.path)))
+                if folder == root:
+                    checkpoints.append(int(match.group(1)))
+    stdouts = _stdouts(run_dir, "run")
+    if root is not None and root != artifacts:
+        stdouts += _stdouts(root, "output")
+    stdouts += _stdouts(artifacts, "artifacts")
+    for epoch, folder in epoch_dirs:
+        stdouts += _stdouts(folder, "artifacts_epoch", epoch_folder=epoch)
+    stdouts += _stdouts(eval_dir, "eval")
+    logs = _logs(eval_dir, None)
+    cells: list[CellConfig] = []
+    scripts = _scripts(run_dir) + _scripts(eval_dir)
+    for entry in _entries(eval_dir):
+        if entry.name == "logs" or not _is_dir(entry):
+            continue
+        folder = Path(entry.path)
+        stdouts += _stdouts(folder, "cell", cell_folder=entry.name)
+        logs += _logs(folder, entry.name)
+        cells.append(read_cell(folder))
+        scripts += _scripts(folder)
+    checked = [run_dir, eval_dir, artifacts, eval_dir / "logs"]
+    checked += [p for p in (root,) if p is not None]
+    checked += [Path(c.path) for c in cells] + [Path(c.path) / "logs" for c in cells]
+    problems = [p for p in map(listing_problem, dict.fromkeys(checked)) if p]
+    return RunFiles(
+        run=run,
+        run_dir=str(run_dir),
+        checkpoint_root=str(root) if root is not None else None,
+        checkpoints=tuple(sorted(set(checkpoints))),
+        job_stdouts=tuple(dict.fromkeys(stdouts)),
+        logs=tuple(logs),
+        cells=tuple(cells),
+        scripts=tuple(scripts),
+        setup=read_setup(run_dir / "setup_finetune.yaml"),
+        problems=tuple(problems),
+    )
 
 
 def run_from_stdout_path(path: Path) -> str:

@@ -5,9 +5,9 @@ work (not N workers beside an idle parent: one process fewer holding inspect-ai 
 Before reading, the parent imports inspect-ai's log API and freezes the imported heap out of
 the garbage collector (``_frozen_heap``), so collections while reading stay cheap and forked
 workers start warm and share the parent's pages instead of copying them. Reading a log yields
-its compact samples (``eval_logs.read_samples``); the metrics are computed in the parent once
-the workers are gone (``eval_logs.evaluate``), so scikit-learn and scipy (~80 MB) are loaded
-in one process only and never while the workers live. Work goes out largest file first
+its compact samples (``eval_logs.read_log``); nothing here computes a metric, so scikit-learn
+and scipy (~80 MB) are loaded by the judge in the parent only, once the workers are gone.
+Work goes out largest file first
 (longest-processing-time order: the big training stdouts and logs start first, the small job
 stdouts fill the end), a few items ahead per worker, and each result is recorded (and the
 progress callback called) as soon as it is done. Every log is opened by one process only, once.
@@ -24,61 +24,61 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import eval_logs, training_log
+from .model import InspectMarkers, JobStdoutRead, LogRead
 
 LOG_NAME = re.compile(rb"([\w.+:=-]+\.(?:eval|json))\b")
 # inspect prints `Log: logs/<file>.eval` at the end of an evaluation; the name may hold spaces
 LOG_LINE = re.compile(rb"^\s*Log:\s*([^\r\n]+?\.(?:eval|json))\s*$", re.MULTILINE)
 MODEL_NAME = re.compile(rb"hf/([\w.+-]+)")
-EVAL_STDOUT_READ_LIMIT = 8 << 20  # eval job stdout is a few KB; 8 MiB bounds a runaway file
+# inspect's task summary ends with `total time:`; `/usr/bin/time -p` then prints `real <s>`
+FINISHED_LINE = re.compile(rb"^\s*total time:", re.MULTILINE)
+MARKER_HEAD = 1 << 20
+MARKER_TAIL = 1 << 20
+"""An evaluation job's stdout is a few KB; in a bigger file (a training stdout, hundreds of MB)
+inspect's markers are looked for in its first and last MiB only."""
 
 
-@dataclass
-class EvalJobStdout:
-    """What an evaluation job's stdout says: the logs it wrote, the models, how it failed."""
-
-    path: str
-    job_id: str | None
-    log_names: list[str]
-    model_names: list[str]
-    failure_line: str | None
-    error: str | None = None
-
-
-def scan_eval_stdout(path: Path) -> EvalJobStdout:
-    """Find the log files and model names an evaluation job printed, and its failure line."""
-    job_id = training_log.job_id_from_stdout_name(path.name)
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(EVAL_STDOUT_READ_LIMIT)
-    except OSError as exc:
-        return EvalJobStdout(str(path), job_id, [], [], None, f"{path}: cannot be read ({exc})")
+def inspect_markers(data: bytes) -> InspectMarkers:
+    """The logs an evaluation job printed it wrote, the `hf/` models it named, its footer."""
     found = LOG_LINE.findall(data) + LOG_NAME.findall(data)
-    names = list(dict.fromkeys(m.decode("utf-8", "replace") for m in found))
-    models = list(dict.fromkeys(m.decode("utf-8", "replace") for m in MODEL_NAME.findall(data)))
-    failure = training_log.scan_training_chunks([data]).failure_line
-    return EvalJobStdout(str(path), job_id, [n.rsplit("/", 1)[-1] for n in names], models, failure)
+    names = dict.fromkeys(m.decode("utf-8", "replace").rsplit("/", 1)[-1] for m in found)
+    models = dict.fromkeys(m.decode("utf-8", "replace") for m in MODEL_NAME.findall(data))
+    return InspectMarkers(tuple(names), tuple(models), FINISHED_LINE.search(data) is not None)
+
+
+def _marker_bytes(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        head = handle.read(MARKER_HEAD + MARKER_TAIL)
+        if len(head) < MARKER_HEAD + MARKER_TAIL:
+            return head
+        handle.seek(-MARKER_TAIL, os.SEEK_END)
+        return head[:MARKER_HEAD] + b"\n" + handle.read(MARKER_TAIL)
+
+
+def read_job_stdout(path: Path) -> JobStdoutRead:
+    """One job stdout: the streaming training scan and inspect's markers."""
+    try:
+        scan = training_log.scan_training_log(path)
+        markers = inspect_markers(_marker_bytes(path))
+    except PermissionError:
+        return JobStdoutRead(
+            str(path),
+            error=f"{path}: cannot be read (permission denied); check the file's permissions",
+        )
+    except OSError as exc:
+        return JobStdoutRead(str(path), error=f"{path}: cannot be read ({exc.strerror or exc})")
+    return JobStdoutRead(str(path), scan=scan, inspect=markers)
 
 
 def _read_one(item: tuple[str, str, bool]) -> tuple[str, str, Any]:
-    kind, path, flag = item
-    if kind == "eval":
-        if flag:
-            return kind, path, eval_logs.read_samples(Path(path))
-        try:
-            return kind, path, eval_logs.read_header(Path(path))
-        except eval_logs.EvalLogError as exc:
-            return kind, path, exc
-    if kind == "train":
-        try:
-            return kind, path, training_log.scan_training_log(Path(path))
-        except OSError as exc:
-            return kind, path, exc
-    return kind, path, scan_eval_stdout(Path(path))
+    kind, path, with_samples = item
+    if kind == "log":
+        return kind, path, eval_logs.read_log(Path(path), with_samples=with_samples)
+    return kind, path, read_job_stdout(Path(path))
 
 
 def default_jobs() -> int:
@@ -98,7 +98,7 @@ AHEAD_PER_WORKER = 4
 
 def _warm_imports(items: list[tuple[str, str, bool]]) -> None:
     """Import, before freezing and forking, what reading will need (inspect-ai's log API)."""
-    if any(kind == "eval" for kind, _, _ in items):
+    if any(kind == "log" for kind, _, _ in items):
         import inspect_ai.log  # noqa: F401
 
 
@@ -127,24 +127,20 @@ def _fork_context() -> multiprocessing.context.BaseContext:
     )
 
 
-def read_artifacts(
-    eval_paths: Iterable[Path],
-    training_paths: Iterable[Path],
-    stdout_paths: Iterable[Path],
+def read_all(
+    log_paths: Iterable[str],
+    stdout_paths: Iterable[str],
     *,
-    full_eval: bool,
+    with_samples: bool,
     jobs: int,
     on_progress: Callable[[int, int], None] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Read every artifact; returns {'eval': {path: ...}, 'train': {...}, 'stdout': {...}}.
+) -> tuple[dict[str, LogRead], dict[str, JobStdoutRead]]:
+    """Read every log (`with_samples`: its scored samples too) and every job stdout.
 
     ``jobs`` processes read (the parent and ``jobs - 1`` forked workers); ``on_progress(done,
-    total)`` is called in the parent after each artifact. A log read in full comes back as an
-    ``EvalRead`` with its metrics, computed in the parent after the reading. The result does not
-    depend on ``jobs``.
+    total)`` is called in the parent after each file. The result does not depend on ``jobs``.
     """
-    given = [("eval", str(p), full_eval) for p in eval_paths]
-    given += [("train", str(p), False) for p in training_paths]
+    given = [("log", str(p), with_samples) for p in log_paths]
     given += [("stdout", str(p), False) for p in stdout_paths]
     items = sorted(dict.fromkeys(given), key=lambda item: _size(item[1]), reverse=True)
     values: dict[tuple[str, str], Any] = {}
@@ -164,13 +160,9 @@ def read_artifacts(
                 record(_read_one(item))
         else:
             _read_in_pool(items, workers, record)
-    out: dict[str, dict[str, Any]] = {"eval": {}, "train": {}, "stdout": {}}
-    for kind, path, _ in given:  # in the order given, whatever the order of completion
-        value = values[kind, path]
-        if isinstance(value, eval_logs.EvalSamples):
-            value = eval_logs.evaluate(value)
-        out[kind][path] = value
-    return out
+    logs = {path: values["log", path] for kind, path, _ in given if kind == "log"}
+    stdouts = {path: values["stdout", path] for kind, path, _ in given if kind == "stdout"}
+    return logs, stdouts
 
 
 def _read_in_pool(

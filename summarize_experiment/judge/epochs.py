@@ -1,12 +1,15 @@
 """Map each evaluation to the training epoch it evaluated, from evidence only (never file order).
 
 Sources, in order of authority:
+- `metadata`: the log's own `eval.metadata.epoch` (`--metadata epoch=N`, every fine-tuned
+  evaluation the toolkit scaffolds today);
 - `sacct`: the SLURM job name the scaffolding gave the evaluation job,
   `eval-{task}-{run}-ep{N}` (layout B: `eval-{task}-ep{N}`; control runs: no `-ep{N}`);
+- `run_log`: the run log's `SUBMIT_EVAL: {run}/{task}/epoch{N}` entry for the job;
 - `task_args`: `-T epoch=N` recorded by newer task scripts;
 - `model_path`: `-M model_path=.../epoch_N`;
 - `model_name`: the model named `hf/{run}_epoch_{N}` (control: `hf/{run}_base`);
-- `folder`: the layout-B cell folder `{task}_epoch{N}`.
+- `eval_yaml`: the `epoch` of the layout-B cell's `eval.yaml` (what the cell was set up for).
 When sources disagree, the most authoritative wins and the disagreement is reported.
 """
 
@@ -15,7 +18,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-SOURCE_ORDER = ("sacct", "task_args", "model_path", "model_name", "folder")
+SOURCE_ORDER = (
+    "metadata",
+    "sacct",
+    "run_log",
+    "task_args",
+    "model_path",
+    "model_name",
+    "eval_yaml",
+)
+RUN_LOG_SUBJECT = re.compile(r"^(?P<run>[^/]+)/(?P<task>[^/]+?)(?:/epoch(?P<epoch>\d+))?$")
 MODEL_EPOCH = re.compile(r"_epoch_(\d+)$")
 PATH_EPOCH = re.compile(r"(?:^|[/\\])epoch_(\d+)[/\\]*$")
 JOB_EPOCH = re.compile(r"-ep(\d+)$")
@@ -30,7 +42,7 @@ class JobName:
     epoch: int | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class EpochDecision:
     """The epoch given to one evaluation, where it came from, and any disagreement."""
 
@@ -77,6 +89,29 @@ def epoch_from_model_path(model_path: str | None) -> int | None:
         return None
     match = PATH_EPOCH.search(model_path.strip())
     return int(match.group(1)) if match else None
+
+
+def epoch_from_metadata(metadata: dict) -> int | None:
+    """`eval.metadata.epoch`: set with `--metadata epoch=N` (an int or its text)."""
+    return epoch_from_task_args(metadata)
+
+
+@dataclass(frozen=True)
+class SubmittedCell:
+    """What a run log's `SUBMIT_EVAL` subject names: `{run}/{task}/epoch{N}` or `{run}/{task}`."""
+
+    run: str
+    task: str
+    epoch: int | None
+
+
+def parse_submit_subject(subject: str) -> SubmittedCell | None:
+    """`r8_lr1e-5/capitalization/epoch0` → (run, task, 0); `base/capitalization` → epoch None."""
+    match = RUN_LOG_SUBJECT.match(subject.strip())
+    if not match:
+        return None
+    epoch = match.group("epoch")
+    return SubmittedCell(match.group("run"), match.group("task"), int(epoch) if epoch else None)
 
 
 def epoch_from_task_args(task_args: dict) -> int | None:

@@ -17,6 +17,9 @@ Conventions:
 * ``balanced_accuracy`` is the mean recall over the classes present in the
   targets, so with a single class present it is that class's recall (what
   ``sklearn.metrics.balanced_accuracy_score`` computes too).
+
+scikit-learn and scipy (~80 MB) are imported inside the functions that use them, so that
+importing the judge loads neither: the processes forked to read logs never hold them.
 """
 
 from __future__ import annotations
@@ -26,14 +29,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
-from scipy.special import ndtr, ndtri
-from sklearn.metrics import (
-    mean_absolute_error,
-    precision_recall_fscore_support,
-    r2_score,
-    root_mean_squared_error,
-)
 
 from ..evidence.labels import OTHER, is_binary_task, is_numeric_task, normalize_label, parse_number
 
@@ -89,6 +84,8 @@ def binary_metrics(targets: Sequence[object], predictions: Sequence[object | Non
     than ``accuracy_score`` + ``confusion_matrix``, same values).  Raises
     ValueError when the lengths differ or a target is not a 0/1 label.
     """
+    from sklearn.metrics import precision_recall_fscore_support
+
     y_true, y_pred = _labels(targets, predictions)
     samples = len(y_true)
     cells = _cells(y_true, y_pred)
@@ -137,6 +134,8 @@ def regression_metrics(targets: Sequence[object], predictions: Sequence[object])
     also None with fewer than 2 pairs or constant targets), and
     ``constant_predictions`` (at least 2 pairs and all their predictions equal).
     """
+    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
     if len(targets) != len(predictions):
         raise ValueError(f"{len(targets)} targets but {len(predictions)} predictions")
     pairs = [
@@ -176,6 +175,8 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         return None
     if not 0 <= successes <= n:
         raise ValueError(f"successes={successes} is not within 0..{n}")
+    from scipy import stats
+
     interval = stats.binomtest(int(successes), int(n)).proportion_ci(
         confidence_level=confidence, method="wilson"
     )
@@ -243,6 +244,8 @@ def _bca_levels(
     cells: np.ndarray, replicates: np.ndarray, observed: float, alpha: float
 ) -> tuple[float, float] | None:
     """BCa percentile levels, following scipy's ``_bca_interval``; None when degenerate."""
+    from scipy.special import ndtr, ndtri
+
     below = np.count_nonzero(replicates < observed) + np.count_nonzero(replicates <= observed)
     z0 = float(ndtri(below / (2 * len(replicates))))
     present = np.flatnonzero(cells)

@@ -1,141 +1,35 @@
-"""Decide each run's fine-tuning status and each evaluation cell's status from the evidence.
+"""Each status, decided once, from everything known about it (pure functions).
 
-Evidence: the design, files on disk (checkpoints, stdout, logs), SLURM accounting when it
-answered, and what was read from the logs. Everything here is pure: no file or process I/O.
+A run's fine-tuning status comes from SLURM when it knows the training job, else from the disk
+(checkpoints) and the training stdout (its failure line); a cell's status from its log, else
+its evaluation job (SLURM, its stdout), else the run log, else why nothing is there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-from ..evidence.design import ExperimentDesign, RunDesign
-from ..evidence.eval_logs import EvalHeader, EvalRead
-from ..evidence.readers import EvalJobStdout
-from . import epochs as epoch_map
+from ..evidence.model import LogRead
+from ..evidence.slurm import SlurmJob
+from ..vocabulary import (
+    ACTIVE_STATES,
+    COMPLETED,
+    ERROR,
+    MISSING,
+    NO_LOG,
+    NOT_APPLICABLE,
+    NOT_STARTED,
+    SUBMITTED,
+    UNFINISHED,
+    UNKNOWN,
+)
 
-FINISHED_STATES = {
-    "COMPLETED",
-    "FAILED",
-    "TIMEOUT",
-    "OUT_OF_MEMORY",
-    "CANCELLED",
-    "NODE_FAIL",
-    "PREEMPTED",
-    "BOOT_FAIL",
-    "DEADLINE",
-}
-ACTIVE_STATES = {
-    "RUNNING",
-    "PENDING",
-    "REQUEUED",
-    "RESIZING",
-    "SUSPENDED",
-    "CONFIGURING",
-    "COMPLETING",
-}
-
-
-@dataclass
-class RunEvidence:
-    """Files found on disk for one run."""
-
-    checkpoints: list[int]
-    training_stdout: list[Path]
-    eval_logs: list[tuple[Path, Path]]  # (log, the eval folder it sits in)
-    eval_stdout: list[tuple[Path, Path]]
-    unreadable: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Cell:
-    """One (task, epoch) evaluation of a run, with the log chosen for it."""
-
-    task: str | None
-    epoch: int | None
-    in_design: bool
-    status: str = "MISSING"
-    log: str | None = None
-    other_logs: list[str] = field(default_factory=list)
-    epoch_source: str | None = None
-    notes: list[str] = field(default_factory=list)
-    job: dict[str, Any] | None = None
-    check: str | None = None
-
-    def key(self) -> tuple[str | None, int | None]:
-        return (self.task, self.epoch)
-
-
-def job_state(job: Any | None) -> str | None:
-    return getattr(job, "state", None) if job is not None else None
-
-
-def finetune_status(
-    run: RunDesign,
-    expected_epochs: int | None,
-    evidence: RunEvidence,
-    failed_stdout_location: bool,
-    job: Any | None,
-) -> tuple[str, list[str]]:
-    """Fine-tuning status of a run from SLURM and the files on disk, and the notes that explain
-    it. What the training stdout says is applied afterwards by `refine_with_training`."""
-    if run.is_control:
-        return "N/A", []
-    notes: list[str] = []
-    have = evidence.checkpoints
-    all_there = bool(have) and (expected_epochs is None or len(have) >= expected_epochs)
-    state = job_state(job)
-    if state in ACTIVE_STATES:
-        return state, notes
-    if state:
-        if state == "COMPLETED" and not all_there:
-            missing = (
-                f"{len(have)} of {expected_epochs} checkpoints"
-                if expected_epochs
-                else "no checkpoint"
-            )
-            notes.append(f"sacct says COMPLETED but {missing} found on disk")
-        if state != "COMPLETED" and all_there:
-            notes.append(f"sacct says {state} but all {len(have)} checkpoints are on disk")
-        return state, notes
-    if all_there:
-        return "COMPLETED", notes
-    if not have and not evidence.training_stdout:
-        return "NOT_STARTED", notes
-    if have and expected_epochs:
-        notes.append(f"{len(have)} of {expected_epochs} epochs checkpointed")
-    if failed_stdout_location or have:
-        return "FAILED", notes
-    return "UNKNOWN", notes
-
-
-def refine_with_training(finetune: dict[str, Any], training: dict[str, Any] | None) -> None:
-    """Apply what the training stdout says (see extract_loss.py) to a run's fine-tuning entry,
-    in place: the diverged flag, the state its failure line implies when SLURM could not say,
-    and the failure line itself as a note."""
-    if not training:
-        return
-    notes = finetune["notes"]
-    failure = training.get("failure_line")
-    finetune["diverged"] = bool(training.get("diverged"))
-    if not finetune.get("job"):
-        status = finetune["status"]
-        if status == "COMPLETED" and failure:
-            notes.append("all checkpoints are on disk but the stdout ends in an error")
-        elif status in ("FAILED", "UNKNOWN") and failure:
-            finetune["status"] = state_from_failure_line(failure)
-        elif status == "FAILED" and "updates" in training:
-            notes.append(
-                "no error in the stdout: the job was killed without a message, or is still "
-                "running (no SLURM accounting to tell)"
-            )
-    if failure and finetune["status"] not in ("COMPLETED", "RUNNING", "PENDING"):
-        notes.append(failure)
+LOG_STATUSES = {"cancelled": "CANCELLED", "error": "FAILED", "started": UNFINISHED}
+"""A log's own status (other than success) as the cell's status."""
 
 
 def state_from_failure_line(line: str) -> str:
-    """The SLURM state a job's last telling line implies, when sacct cannot say."""
+    """The SLURM state a job's last telling line implies, when SLURM cannot say."""
     if "DUE TO TIME LIMIT" in line:
         return "TIMEOUT"
     if "DUE TO PREEMPTION" in line:
@@ -147,100 +41,139 @@ def state_from_failure_line(line: str) -> str:
     return "FAILED"
 
 
-def cell_evidence(
-    header: EvalHeader | None,
-    run: RunDesign,
-    folder_epoch: int | None,
-    sacct_epoch: int | None,
-) -> dict[str, int | None]:
-    """Every epoch source available for one log."""
-    evidence: dict[str, int | None] = {"sacct": sacct_epoch, "folder": folder_epoch}
-    if header is not None:
-        evidence["task_args"] = epoch_map.epoch_from_task_args(header.task_args)
-        evidence["model_path"] = epoch_map.epoch_from_model_path(header.model_path)
-        evidence["model_name"] = epoch_map.epoch_from_model_name(header.model, run.name)
-    return evidence
+@dataclass(frozen=True)
+class FinetuneFacts:
+    """What is known about one run's training, for `finetune_status`."""
+
+    trains: bool
+    checkpoints: tuple[int, ...]
+    expected_epochs: int | None
+    stdout_found: bool
+    stdout_in_failed_place: bool
+    job: SlurmJob | None
+    failure_line: str | None
+    has_updates: bool
+    submitted: bool
 
 
-def _created(read: EvalRead | EvalHeader | Exception | None) -> str:
-    header = read.header if isinstance(read, EvalRead) else read
-    return (getattr(header, "created", None) or "") if header is not None else ""
+def finetune_status(facts: FinetuneFacts) -> tuple[str, list[str]]:
+    """A run's fine-tuning status and the notes that explain it."""
+    if not facts.trains:
+        return NOT_APPLICABLE, []
+    notes: list[str] = []
+    have = facts.checkpoints
+    expected = facts.expected_epochs
+    all_there = bool(have) and (expected is None or len(have) >= expected)
+    state = facts.job.state if facts.job is not None else None
+    failure = facts.failure_line
+    if state in ACTIVE_STATES:
+        return state, notes
+    if state:
+        if state == COMPLETED and not all_there:
+            missing = f"{len(have)} of {expected} checkpoints" if expected else "no checkpoint"
+            notes.append(f"sacct says COMPLETED but {missing} found on disk")
+        if state != COMPLETED and all_there:
+            notes.append(f"sacct says {state} but all {len(have)} checkpoints are on disk")
+        if failure and state != COMPLETED:
+            notes.append(failure)
+        return state, notes
+    if all_there:
+        if failure:
+            notes.append("all checkpoints are on disk but the stdout ends in an error")
+        return COMPLETED, notes
+    if not have and not facts.stdout_found:
+        return (SUBMITTED if facts.submitted else NOT_STARTED), notes
+    if have and expected:
+        notes.append(f"{len(have)} of {expected} epochs checkpointed")
+    if failure:
+        notes.append(failure)
+        return state_from_failure_line(failure), notes
+    if facts.stdout_in_failed_place or have:
+        if facts.has_updates:
+            notes.append(
+                "no error in the stdout: the job was killed without a message, or is still "
+                "running (no SLURM accounting to tell)"
+            )
+        return "FAILED", notes
+    return UNKNOWN, notes
 
 
-def is_result(read: Any) -> bool:
-    if isinstance(read, EvalRead):
-        return read.ok
-    return isinstance(read, EvalHeader) and read.log_status == "success"
+@dataclass(frozen=True)
+class CellFacts:
+    """What is known about one evaluation cell, for `cell_status`."""
+
+    read: LogRead | None
+    job: SlurmJob | None
+    stdout_found: bool
+    failure_line: str | None
+    submitted: bool
+    finetune: str
 
 
-def header_of(read: Any) -> EvalHeader | None:
-    if isinstance(read, EvalRead):
-        return read.header
-    return read if isinstance(read, EvalHeader) else None
+def cell_status(facts: CellFacts) -> tuple[str, list[str]]:
+    """A cell's status and the notes that explain it."""
+    read = facts.read
+    state = facts.job.state if facts.job is not None else None
+    failure = facts.failure_line
+    notes: list[str] = []
+    if read is not None and read.header is None:
+        return ERROR, [read.error or f"{read.path}: cannot be read"]
+    if read is not None and read.header is not None:
+        header = read.header
+        if header.finished and read.error is None:
+            return COMPLETED, notes
+        if header.finished:
+            return ERROR, [read.error or ""]
+        reason = f": {header.error.strip().splitlines()[0][:200]}" if header.error else ""
+        notes.append(
+            f"{read.path}: the evaluation ended with status '{header.status}'{reason}; it "
+            "is not a result. Re-run the evaluation."
+        )
+        status = LOG_STATUSES.get(header.status, "FAILED")
+        if status != UNFINISHED:
+            return status, notes
+        if state and state != COMPLETED:
+            status = state
+        elif failure:
+            status = state_from_failure_line(failure)
+        if failure:
+            notes.append(failure)
+        return status, notes
+    if state:
+        if state == COMPLETED:
+            return NO_LOG, ["the job COMPLETED but wrote no log in logs/"]
+        return state, [failure] if failure else []
+    if facts.stdout_found:
+        if failure:
+            return state_from_failure_line(failure), [failure]
+        return NO_LOG, []
+    if facts.submitted:
+        return SUBMITTED, [
+            "the run log says this evaluation was submitted; no job stdout and no SLURM "
+            "record of it since"
+        ]
+    if facts.finetune not in (COMPLETED, NOT_APPLICABLE):
+        return NOT_STARTED, []
+    return MISSING, []
 
 
-def choose_log(paths: list[str], reads: dict[str, Any], mtimes: dict[str, float]) -> str:
-    """The latest successful log of a cell (by the log's own creation time), else the latest."""
-    ranked = sorted(
-        paths,
-        key=lambda p: (is_result(reads.get(p)), _created(reads.get(p)), mtimes.get(p, 0.0), p),
-    )
-    return ranked[-1]
-
-
-def expected_cells(design: ExperimentDesign, run: RunDesign) -> list[Cell]:
-    row = design.matrix_row(run.name)
-    if row is None:
-        return []
-    if run.is_control:
-        return [Cell(task, None, True) for task in row.tasks]
-    return [Cell(task, epoch, True) for task in row.tasks for epoch in (row.epochs or ())]
-
-
-def sacct_cell(
-    job: Any | None,
-    design: ExperimentDesign,
-    run: str,
-    folder_task: str | None,
-) -> epoch_map.JobName | None:
-    """The (task, epoch) a job's SLURM name points to, if it belongs to this run."""
-    name = getattr(job, "name", None)
-    if not name:
-        return None
-    parsed = epoch_map.parse_eval_job_name(
-        name, design.tasks or [folder_task or ""], [r.name for r in design.runs]
-    )
-    if parsed is None or (parsed.run is not None and parsed.run != run):
-        return None
-    return parsed
-
-
-def stdout_links(stdouts: list[EvalJobStdout]) -> dict[str, EvalJobStdout]:
-    """log file name → the job stdout that printed it."""
-    links: dict[str, EvalJobStdout] = {}
-    for scan in stdouts:
-        for name in scan.log_names:
-            links.setdefault(name, scan)
-    return links
-
-
-def evaluation_summary(cells: list[Cell], finetune: str) -> str:
-    """The Run Status table's Evaluation column for one run."""
-    expected = [c for c in cells if c.in_design]
-    unmapped = sum(1 for c in cells if not c.in_design and c.status == "COMPLETED")
+def evaluation_summary(statuses: list[tuple[str, bool]], unplaced_results: int) -> str:
+    """The Run Status table's Evaluation column: `statuses` are (status, in_design) of every
+    cell of the run; `unplaced_results` counts finished logs outside the design's cells."""
+    expected = [status for status, in_design in statuses if in_design]
     if not expected:
-        return f"N/A ({unmapped} outside the design)" if unmapped else "N/A"
-    done = sum(1 for c in expected if c.status == "COMPLETED")
+        return f"N/A ({unplaced_results} outside the design)" if unplaced_results else "N/A"
+    done = sum(1 for status in expected if status == COMPLETED)
     if done == len(expected):
-        return "COMPLETED"
-    if unmapped:
-        return f"PARTIAL ({done}/{len(expected)}, {unmapped} unmapped)"
-    active = [c.status for c in expected if c.status in ACTIVE_STATES]
+        return COMPLETED
+    if unplaced_results:
+        return f"PARTIAL ({done}/{len(expected)}, {unplaced_results} unmapped)"
+    active = [status for status in expected if status in ACTIVE_STATES]
     if active and done == 0:
         return "RUNNING" if "RUNNING" in active else "PENDING"
     if done == 0:
-        failed = [c.status for c in expected if c.status not in ("MISSING", "NOT_STARTED")]
+        failed = [status for status in expected if status not in (MISSING, NOT_STARTED)]
         if failed:
             return failed[0] if len(set(failed)) == 1 and len(failed) == len(expected) else "FAILED"
-        return "NOT_STARTED"
+        return NOT_STARTED
     return f"PARTIAL ({done}/{len(expected)})"

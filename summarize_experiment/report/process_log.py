@@ -1,65 +1,192 @@
-"""The process log `logs/summarize-experiment.log`, in the format defined by logging.md."""
+"""The process log `logs/summarize-experiment.log`, in the toolkit's shared format (logging.md):
+
+    [YYYY-MM-DD HH:MM:SS] ACTION: subject
+    Details: what was examined
+    Result: what came of it (`WARNING: ...` / `ERROR: ...` when something is wrong)
+
+Entries are made from the judged results only; one summarizer run appends its entries in one
+write, so concurrent runs never interleave.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-ACTIONS = (
-    "DISCOVER_EXPERIMENT",
-    "PARSE_STATUS",
-    "EXTRACT_LOSS",
-    "EXTRACT_ACCURACY",
-    "GENERATE_SUMMARY",
-    "COMPLETE",
-)
-LEVELS = ("INFO", "WARNING", "ERROR")
+from ..judge.model import CellResult, Results, RunResult
+from ..text import one_line
+from ..vocabulary import COMPLETED, LOG_ACTIONS, LOG_LEVELS, NOT_STARTED
+from .tables import cell_label, finetune_text
+
 LOG_RELATIVE_PATH = Path("logs") / "summarize-experiment.log"
+SLURM_SUBJECT = "SLURM accounting"
 
 
-def timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def log_time() -> str:
+    """The toolkit's log timestamp: local time, `YYYY-MM-DD HH:MM:SS`."""
+    return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the process log."""
+
+    action: str
+    subject: str
+    details: str
+    result: str
+    level: str = "INFO"
+
+    def text(self, when: str) -> str:
+        result = self.result if self.level == "INFO" else f"{self.level}: {self.result}"
+        return (
+            f"[{when}] {self.action}: {one_line(self.subject)}\n"
+            f"Details: {one_line(self.details)}\n"
+            f"Result: {one_line(result)}\n"
+        )
 
 
 @dataclass
 class ProcessLog:
-    """Entries of one summarizer run, written to the log in one append at the end."""
+    """The entries of one summarizer run, written in one append at the end."""
 
-    entries: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+    entries: list[Entry] = field(default_factory=list)
 
     def add(
         self, action: str, subject: str, details: str, result: str, level: str = "INFO"
     ) -> None:
-        if action not in ACTIONS or level not in LEVELS:
+        if action not in LOG_ACTIONS or level not in LOG_LEVELS:
             raise ValueError(f"unknown log action {action!r} or level {level!r}")
-        self.counts[level] += 1
-        self.entries.append(
-            f"[{timestamp()}] {action} {level}: {_one_line(subject)}\n"
-            f"Details: {_one_line(details)}\n"
-            f"Result: {_one_line(result)}\n"
+        self.entries.append(Entry(action, subject, details, result, level))
+
+    def warnings(self) -> list[str]:
+        """Every WARNING and ERROR entry, in order, as `subject: result` (the result alone when
+        it names its subject already). SLURM's own problems are in the log and the summary's
+        Notes, not here: a summary made without SLURM is still complete."""
+        found = []
+        for entry in self.entries:
+            if entry.level == "INFO" or entry.subject == SLURM_SUBJECT:
+                continue
+            result = one_line(entry.result)
+            subject = one_line(entry.subject)
+            found.append(result if result.startswith(subject) else f"{subject}: {result}")
+        return found
+
+    def text(self, when: str | None = None) -> str:
+        stamp = when or log_time()
+        return "\n".join(entry.text(stamp) for entry in self.entries) + "\n"
+
+
+def _value(value: object) -> str:
+    """A number for the log: as computed, or `n/a` where the metric does not apply."""
+    return "n/a" if value is None else str(value)
+
+
+def _run_entries(log: ProcessLog, run: RunResult) -> None:
+    finetune = run.finetune
+    training = finetune.training
+    stdouts = ", ".join(training.stdout_files) if training and training.stdout_files else "none"
+    notes = f"; {'; '.join(finetune.notes)}" if finetune.notes else ""
+    log.add(
+        "PARSE_STATUS",
+        run.name,
+        f"type {run.type}; checkpoints {list(finetune.checkpoints)}; training stdout {stdouts}",
+        f"fine-tuning {finetune_text(run)}; evaluation {run.evaluation_status}{notes}",
+    )
+    if training is not None:
+        if training.warning:
+            log.add(
+                "EXTRACT_LOSS",
+                run.name,
+                training.stdout or "no stdout file",
+                training.warning,
+                "WARNING",
+            )
+        elif training.final is not None:
+            final = training.final
+            stopped = "" if training.finished else f" (not final: fine-tuning {finetune.status})"
+            log.add(
+                "EXTRACT_LOSS",
+                run.name,
+                training.stdout or "",
+                f"final loss {final.loss!r} at epoch {final.epoch} step {final.step}{stopped}"
+                + (" (diverged: loss is not finite)" if training.diverged else ""),
+                "WARNING" if training.diverged else "INFO",
+            )
+    for cell in run.cells:
+        _cell_entry(log, run, cell)
+    for job in run.unplaced:
+        log.add(
+            "EXTRACT_ACCURACY",
+            f"{run.name} cell unknown",
+            job.stdout or "",
+            f"{job.status}: an evaluation job that wrote no log and cannot be tied to a cell",
+            "WARNING",
         )
 
-    def text(self, started: str) -> str:
-        return (
-            f"=== summarize-experiment run started {started} ===\n" + "\n".join(self.entries) + "\n"
-        )
 
-    def append_to(self, experiment_dir: Path, started: str) -> Path:
-        """Append this run's entries to the log in one write (safe with concurrent runs)."""
-        path = experiment_dir / LOG_RELATIVE_PATH
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = self.text(started).encode("utf-8")
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return path
+def _cell_entry(log: ProcessLog, run: RunResult, cell: CellResult) -> None:
+    where = f"{run.name} {cell_label(cell)}"
+    if cell.status == COMPLETED:
+        metrics = cell.metrics
+        sources = f"epoch from {cell.epoch_source or 'n/a'}, task from {cell.task_source or 'n/a'}"
+        placed = f", placed by {cell.placement}" if cell.placement else ""
+        numbers = (
+            f"accuracy {_value(metrics.accuracy)}, balanced accuracy "
+            f"{_value(metrics.balanced_accuracy)}, f1 {_value(metrics.f1)}, samples "
+            f"{_value(metrics.samples)}, scorer {_value(metrics.scorer)}"
+            if metrics
+            else "no metrics"
+        )
+        log.add("EXTRACT_ACCURACY", where, f"{cell.log} ({sources}{placed})", numbers)
+        return
+    message = "; ".join(cell.notes) or cell.status
+    if cell.status == NOT_STARTED:
+        message = f"fine-tuning {run.finetune.status}"
+    level = "ERROR" if cell.log else "WARNING"
+    log.add(
+        "EXTRACT_ACCURACY",
+        where,
+        cell.log or cell.check or "evaluation logs of the run",
+        f"{cell.status}: {message}",
+        level,
+    )
+
+
+def log_results(results: Results) -> ProcessLog:
+    """The DISCOVER_EXPERIMENT, PARSE_STATUS, EXTRACT_LOSS and EXTRACT_ACCURACY entries."""
+    log = ProcessLog()
+    experiment = results.experiment
+    kinds = ", ".join(
+        f"{sum(1 for r in results.runs if r.type == kind)} {kind}"
+        for kind in dict.fromkeys(r.type for r in results.runs)
+    )
+    log.add(
+        "DISCOVER_EXPERIMENT",
+        experiment.name,
+        f"design {experiment.design_file}; layout {experiment.layout}; output base "
+        f"{experiment.output_base}",
+        f"{len(results.runs)} runs ({kinds}), tasks: {', '.join(experiment.tasks) or 'none'}",
+    )
+    for problem in results.design_problems:
+        log.add("DISCOVER_EXPERIMENT", experiment.design_file, "design problem", problem, "WARNING")
+    slurm = results.slurm
+    if slurm.available:
+        answer = f"source {slurm.source}, {slurm.jobs_found} jobs known" + (
+            f"; {slurm.error}" if slurm.error else ""
+        )
+    else:
+        answer = f"not available: {slurm.error}"
+    log.add(
+        "PARSE_STATUS",
+        SLURM_SUBJECT,
+        f"{slurm.jobs_asked} job ids from slurm-*.out file names and the run logs",
+        answer,
+        "WARNING" if slurm.used and slurm.jobs_asked and slurm.error else "INFO",
+    )
+    for run in results.runs:
+        _run_entries(log, run)
+    for note in results.notes:
+        log.add("EXTRACT_ACCURACY", note.subject, "evaluation logs", note.text, note.level)
+    return log

@@ -93,7 +93,9 @@ def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
 
 
 def _title(value: str) -> str:
-    return {"fine-tuned": "Fine-tuned", "control": "Control"}.get(value, value)
+    return {"fine-tuned": "Fine-tuned", "control": "Control", "eval-only": "Eval-only"}.get(
+        value, value
+    )
 
 
 def _epoch(value: Any) -> str:
@@ -101,10 +103,17 @@ def _epoch(value: Any) -> str:
 
 
 def _row_epoch(row: dict[str, Any]) -> str:
-    """`-` for a control run; `?` for a fine-tuned run's evaluation whose epoch is unknown."""
-    if row["epoch"] is None and row.get("run_type") != "control":
+    """`-` for a run without training; `?` for a fine-tuned run's evaluation whose epoch is
+    unknown."""
+    if row["epoch"] is None and row.get("run_type") == "fine-tuned":
         return "?"
     return _epoch(row["epoch"])
+
+
+def _task(row: dict[str, Any]) -> str:
+    """The task, and the cell folder when the task has several variants at one epoch."""
+    task = row["task"] or "?"
+    return f"{task} [{row['variant']}]" if row.get("variant") and row.get("in_design") else task
 
 
 def _samples(row: dict[str, Any]) -> str:
@@ -131,11 +140,16 @@ def _with_ci(value: float | None, ci: Sequence[float] | None) -> str:
 
 
 def _loss(row: dict[str, Any]) -> str:
+    """The final loss; a run that did not complete shows its last loss marked as such."""
     if row.get("final_loss_repr") and row.get("final_loss") is None:
         text = row["final_loss_repr"]
     else:
         text = format_number(row.get("final_loss"))
-    return f"{text} (diverged)" if row.get("diverged") else text
+    if row.get("diverged"):
+        text = f"{text} (diverged)"
+    if not row.get("finished") and row.get("total_steps") is not None:
+        text = f"{text} (stopped at step {row['total_steps']}, {row['status']})"
+    return text
 
 
 def _training_section(report: dict[str, Any]) -> list[str]:
@@ -176,9 +190,11 @@ def _training_section(report: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "**Notes:**",
-        "- Base model runs have no training loss (control)",
+        "- Base model and eval-only runs have no training loss",
         "- Duration from SLURM elapsed time (≈: from the progress bar's timings when SLURM "
         "accounting was not available)",
+        "- A run that did not complete shows its last loss marked `stopped at step N`: it is "
+        "not a final loss",
     ]
     for row in rows:
         if row.get("warning"):
@@ -187,14 +203,22 @@ def _training_section(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _where(row: dict[str, Any]) -> str:
+    epoch = "" if row["epoch"] is None else f" epoch {row['epoch']}"
+    return f"{cell_text(row['run'])} {cell_text(_task(row))}{epoch}"
+
+
 def _eval_section(report: dict[str, Any]) -> list[str]:
     lines = ["## Evaluation Results", ""]
-    rows = [
-        r for r in report["evaluations"] if r["kind"] != "numeric" or r["status"] != "COMPLETED"
-    ]
     if not report["evaluations"]:
         return [*lines, "No evaluation results yet.", ""]
+    rows = [
+        r
+        for r in report["evaluations"]
+        if r["family"] != "regression" or r["status"] != "COMPLETED"
+    ]
     body = []
+    flags = []
     for row in rows:
         if row["status"] == "COMPLETED":
             accuracy = _with_ci(row["accuracy"], row.get("accuracy_ci"))
@@ -202,33 +226,59 @@ def _eval_section(report: dict[str, Any]) -> list[str]:
             f1 = _metric_value(row["f1"])
             sat = "✓" if row["saturated"] else ""
             samples = _samples(row)
+            flags += [f"- {_where(row)}: {note}" for note in row.get("metric_notes") or []]
         else:
             accuracy, balanced, f1, sat, samples = "ERROR", "-", "-", "", "-"
-        body.append(
-            [
-                row["run"],
-                row["task"] or "?",
-                _row_epoch(row),
-                accuracy,
-                balanced,
-                f1,
-                sat,
-                samples,
-            ]
-        )
+        body.append([row["run"], _task(row), _row_epoch(row), accuracy, balanced, f1, sat, samples])
     if body:
         lines += table(
             ["Run", "Task", "Epoch", "Accuracy", "Bal. Acc", "F1", "Sat.", "Samples"], body
         )
         lines.append("")
+        lines += [
+            "Accuracy and its 95% interval come from the scorer's per-sample scores; Bal. Acc "
+            "and F1 from each answer's 0/1 label (binary tasks only; `-` otherwise). "
+            "**Sat.**: ✓ when accuracy ≥ 0.95 (no headroom left to measure).",
+            "",
+        ]
+    if flags:
+        lines += ["**Flags:**", *flags, ""]
+    lines += _risk_section(report)
     lines += _regression_section(report)
     lines += _best_lines(report)
     return lines
 
 
+RISK_COLUMNS = (
+    ("auc_score", "AUC"),
+    ("brier_score", "Brier"),
+    ("expected_calibration_error", "ECE"),
+    ("risk_calibration_error", "Risk Cal. Err."),
+    ("mean_risk_score", "Mean Risk"),
+)
+
+
+def _risk_section(report: dict[str, Any]) -> list[str]:
+    rows = [
+        r for r in report["evaluations"] if r["family"] == "risk" and r["status"] == "COMPLETED"
+    ]
+    if not rows:
+        return []
+    body = [
+        [row["run"], _task(row), _row_epoch(row)]
+        + [_metric_value(row["header_metrics"].get(key)) for key, _ in RISK_COLUMNS]
+        for row in rows
+    ]
+    lines = ["### Risk scorer metrics (from the scorer, as logged)", ""]
+    lines += table(["Run", "Task", "Epoch", *(label for _, label in RISK_COLUMNS)], body)
+    return [*lines, ""]
+
+
 def _regression_section(report: dict[str, Any]) -> list[str]:
     rows = [
-        r for r in report["evaluations"] if r["kind"] == "numeric" and r["status"] == "COMPLETED"
+        r
+        for r in report["evaluations"]
+        if r["family"] == "regression" and r["status"] == "COMPLETED"
     ]
     if not rows:
         return []
@@ -239,9 +289,8 @@ def _regression_section(report: dict[str, Any]) -> list[str]:
         body.append(
             [
                 row["run"],
-                row["task"],
+                _task(row),
                 _row_epoch(row),
-                _metric_value(row["accuracy"]),
                 _metric_value(reg.get("mae")),
                 _metric_value(reg.get("rmse")),
                 _metric_value(reg.get("r2")),
@@ -249,19 +298,15 @@ def _regression_section(report: dict[str, Any]) -> list[str]:
                 _samples(row),
             ]
         )
-        epoch = "" if row["epoch"] is None else f" epoch {row['epoch']}"
-        where = f"{cell_text(row['run'])} {cell_text(row['task'])}{epoch}"
         if reg.get("parse_rate") is not None and reg["parse_rate"] < 1.0:
             flags.append(
-                f"- {where}: only {format_number(reg['parse_rate'] * 100, 3)}% of answers "
+                f"- {_where(row)}: only {format_number(reg['parse_rate'] * 100, 3)}% of answers "
                 "parse as a number"
             )
         if reg.get("constant_predictions"):
-            flags.append(f"- {where}: every prediction is the same value")
+            flags.append(f"- {_where(row)}: every prediction is the same value")
     lines = ["### Regression tasks", ""]
-    lines += table(
-        ["Run", "Task", "Epoch", "Accuracy", "MAE", "RMSE", "R²", "Parse Rate", "Samples"], body
-    )
+    lines += table(["Run", "Task", "Epoch", "MAE", "RMSE", "R²", "Parse Rate", "Samples"], body)
     lines.append("")
     if flags:
         lines += ["**Flags:**", *flags, ""]
@@ -283,9 +328,9 @@ def _best_lines(report: dict[str, Any]) -> list[str]:
         line = f"**Best performing{task}:** {run}{epoch} with {shown} {best['metric']}"
         runner = best.get("runner_up")
         if runner and best.get("clearly_better") is False:
-            r_epoch = f" epoch {runner['epoch']}" if runner["epoch"] is not None else ""
+            r_epoch = f" epoch {runner['b_epoch']}" if runner["b_epoch"] is not None else ""
             line += (
-                f" — not clearly better than {cell_text(runner['run'])}{r_epoch} "
+                f" — not clearly better than {cell_text(runner['b'])}{r_epoch} "
                 "(95% intervals overlap)"
             )
         lines += [line, ""]
@@ -316,27 +361,37 @@ def _incomplete_section(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _split(balance: dict[str, Any] | None, samples: Any) -> str:
+    if not balance or balance.get("frac_1") is None:
+        return f"n={_count(samples)}" if samples is not None else "-"
+    ones = balance["frac_1"]
+    total = balance["n_1"] + balance["n_0"]
+    return f"{ones:.0%} / {1 - ones:.0%} (n={total})"
+
+
 def _datasets_section(report: dict[str, Any]) -> list[str]:
-    datasets = report.get("datasets") or {}
-    training = [r for r in datasets.get("training") or [] if r.get("dataset")]
-    evaluation = datasets.get("evaluation") or []
-    if not training and not evaluation:
+    datasets = report.get("datasets") or []
+    if not datasets:
         return []
-    lines = ["## Datasets", ""]
+    lines = ["## Datasets Used", ""]
+    training = [d for d in datasets if d["role"] == "training"]
+    evaluation = [d for d in datasets if d["role"] == "evaluation"]
     if training:
-        lines += table(["Run", "Training data"], [[r["run"], r["dataset"]] for r in training])
+        body = [[", ".join(d["runs"]), d["path"], d["config_hash_short"] or "-"] for d in training]
+        lines += table(["Run", "Training dataset", "Config hash"], body)
         lines.append("")
     if evaluation:
         body = [
             [
-                e["task"] or "?",
-                e["dataset"] or "-",
-                e["split"] or f"n={_count(e['samples'])}",
-                e["used_by"],
+                ", ".join(d["tasks"]) or "?",
+                d["path"],
+                d["config_hash_short"] or "-",
+                _split(d["class_balance"], d["samples"]),
+                ", ".join(d["runs"]),
             ]
-            for e in evaluation
+            for d in evaluation
         ]
-        lines += table(["Task", "Evaluation set", "Labels 1 / 0", "Evaluations"], body)
+        lines += table(["Task", "Eval dataset", "Config hash", "Labels 1 / 0", "Runs"], body)
         lines.append("")
     return lines
 
@@ -359,6 +414,16 @@ def _notes_section(report: dict[str, Any]) -> list[str]:
     return ["## Notes", "", *[f"- {cell_text(n)}" for n in notes], ""]
 
 
+def _run_status_section(report: dict[str, Any]) -> list[str]:
+    rows = []
+    for row in report["run_status"]:
+        finetune = row["finetune_text"]
+        if row.get("checkpoint_path"):
+            finetune = f"{finetune} (evaluates {row['checkpoint_path']})"
+        rows.append([row["run"], _title(row["type"]), finetune, row["evaluation"]])
+    return ["## Run Status", "", *table(["Run", "Type", "Fine-tuning", "Evaluation"], rows), ""]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """summary.md's full text."""
     experiment = report["experiment"]
@@ -369,15 +434,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{report['generated_at']} | **Status:** {report['complete_runs']}/{report['total_runs']} "
         "complete",
         "",
-        "## Run Status",
-        "",
     ]
-    status_rows = []
-    for row in report["run_status"]:
-        finetune = row["finetune"] + (" (diverged)" if row["diverged"] else "")
-        status_rows.append([row["run"], _title(row["type"]), finetune, row["evaluation"]])
-    lines += table(["Run", "Type", "Fine-tuning", "Evaluation"], status_rows)
-    lines.append("")
+    lines += _run_status_section(report)
     lines += _training_section(report)
     lines += _eval_section(report)
     lines += _incomplete_section(report)
@@ -390,7 +448,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "1. View detailed evaluation results: `inspect view --port=$(get_free_port)`",
         f"2. Export raw data: `inspect log export {run_dir}/{logs}/*.eval --format csv`",
-        "3. Full analysis: `analyze-experiment` (when available)",
+        "3. Full analysis: `explore-experiment`",
         "",
         "---",
         "*Generated by summarize-experiment skill*",

@@ -1,77 +1,156 @@
-"""Turn the collected document into the summary's tables, as data (this is also summary.json).
+"""The judged results as the summary's tables, as data (this is summary.json).
 
-Pure functions: the same collected document always gives the same tables.
+Pure: the same results always give the same tables. Nothing here decides a status; it only
+words and arranges what the judge decided.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..evidence import slurm
+from ..evidence.slurm import format_duration
+from ..evidence.training_log import LossPoint
+from ..judge.model import (
+    BestChoice,
+    CellResult,
+    Comparison,
+    Metrics,
+    Results,
+    RunResult,
+)
+from ..vocabulary import COMPLETED, ERROR, MISSING, NOT_APPLICABLE, NOT_STARTED
 
+SCHEMA_VERSION = 2
 SATURATED = 0.95
-NOT_CLEARLY_BETTER = "not clearly better than"
+"""Accuracy at or above which an evaluation is saturated: no headroom left to measure."""
 
 
-def _training_row(run: dict[str, Any]) -> dict[str, Any]:
-    training = run.get("training") or {}
-    final = training.get("final") or {}
-    # the epoch of the last loss update, as torchtune prints it (1-indexed), as the seed says
-    epochs = final.get("epoch")
+def _point(point: LossPoint | None) -> dict[str, Any] | None:
+    return point.to_dict() if point is not None else None
+
+
+def attempts_text(run: RunResult) -> str | None:
+    """`OUT_OF_MEMORY, retried with batch size 2 (attempt 2 of 3), COMPLETED` for a run whose
+    training was resubmitted; None for a single attempt."""
+    attempts = run.finetune.attempts
+    if len(attempts) < 2:
+        return None
+    parts = [attempts[0].status or "?"]
+    allowed = len(attempts)
+    for number, attempt in enumerate(attempts[1:], start=2):
+        batch = f" with batch size {attempt.batch_size}" if attempt.batch_size else ""
+        parts.append(f"retried{batch} (attempt {number} of {allowed}), {attempt.status or '?'}")
+    return ", ".join(parts)
+
+
+def finetune_text(run: RunResult) -> str:
+    """The Fine-tuning column: the status, with the retries when there were several."""
+    text = attempts_text(run) or run.finetune.status
+    return text + (" (diverged)" if run.finetune.diverged else "")
+
+
+def _training_row(run: RunResult) -> dict[str, Any]:
+    training = run.finetune.training
+    assert training is not None
+    final = training.final
+    seconds = training.duration_seconds
     return {
-        "run": run["name"],
-        "status": run["finetune"]["status"],
-        "final_loss": final.get("loss"),
-        "final_loss_repr": final.get("loss_repr"),
-        "diverged": bool(training.get("diverged")),
-        "total_steps": final.get("step"),
-        "epochs": epochs,
-        "duration_seconds": training.get("duration_seconds"),
-        "duration_source": training.get("duration_source"),
-        "duration": slurm.format_duration(
-            None
-            if training.get("duration_seconds") is None
-            else round(training["duration_seconds"])
-        ),
-        "min_loss": training.get("min_finite"),
-        "curve": [
-            {"step": p.get("step"), "loss": p.get("loss")} for p in training.get("curve") or []
-        ],
-        "stdout": training.get("stdout"),
-        "warning": training.get("warning"),
+        "run": run.name,
+        "status": run.finetune.status,
+        "finished": training.finished,
+        "final_loss": _point(final)["loss"] if final else None,
+        "final_loss_repr": repr(final.loss) if final else None,
+        "diverged": training.diverged,
+        "total_steps": final.step if final else None,
+        "epochs": final.epoch if final else None,
+        "duration_seconds": seconds,
+        "duration_source": training.duration_source,
+        "duration": format_duration(None if seconds is None else round(seconds)),
+        "min_loss": _point(training.min_finite),
+        "curve": [{"step": p.step, "loss": _point(p)["loss"]} for p in training.curve],
+        "stdout": training.stdout,
+        "attempts": [asdict(a) for a in run.finetune.attempts],
+        "warning": training.warning,
     }
 
 
-def _eval_row(run: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
-    result = cell.get("result") or {}
-    accuracy = result.get("accuracy")
+def _interval(value: tuple[float, float] | None) -> list[float] | None:
+    return list(value) if value else None
+
+
+def _metrics_fields(metrics: Metrics | None) -> dict[str, Any]:
+    if metrics is None:
+        return {
+            "family": None,
+            "scorer": None,
+            "accuracy": None,
+            "accuracy_ci": None,
+            "balanced_accuracy": None,
+            "balanced_accuracy_ci": None,
+            "f1": None,
+            "samples": None,
+            "errored_samples": 0,
+            "labelled": None,
+            "saturated": False,
+            "regression": None,
+            "confusion": None,
+            "class_balance": None,
+            "header_metrics": {},
+            "metric_notes": [],
+        }
+    balance = metrics.class_balance
     return {
-        "run": run["name"],
-        "run_type": run["type"],
-        "task": cell.get("task"),
-        "epoch": cell.get("epoch"),
-        "status": cell["status"],
-        "accuracy": accuracy,
-        "accuracy_ci": result.get("accuracy_ci"),
-        "balanced_accuracy": result.get("balanced_accuracy"),
-        "balanced_accuracy_ci": result.get("balanced_accuracy_ci"),
-        "f1": result.get("f1"),
-        "samples": result.get("samples"),
-        "errored_samples": result.get("errored_samples") or 0,
-        "kind": result.get("kind"),
-        "saturated": accuracy is not None and accuracy >= SATURATED,
-        "regression": result.get("regression"),
-        "binary": result.get("binary"),
-        "label_counts": result.get("label_counts"),
-        "log": cell.get("log"),
-        "epoch_source": cell.get("epoch_source"),
-        "notes": cell.get("notes") or [],
+        "family": metrics.family,
+        "scorer": metrics.scorer,
+        "accuracy": metrics.accuracy,
+        "accuracy_ci": _interval(metrics.accuracy_ci),
+        "balanced_accuracy": metrics.balanced_accuracy,
+        "balanced_accuracy_ci": _interval(metrics.balanced_accuracy_ci),
+        "f1": metrics.f1,
+        "samples": metrics.samples,
+        "errored_samples": metrics.errored,
+        "labelled": metrics.labelled,
+        "saturated": metrics.accuracy is not None and metrics.accuracy >= SATURATED,
+        "regression": asdict(metrics.regression) if metrics.regression else None,
+        "confusion": asdict(metrics.confusion) if metrics.confusion else None,
+        "class_balance": _balance(balance),
+        "header_metrics": dict(metrics.header_metrics),
+        "metric_notes": list(metrics.notes),
     }
 
 
-def _check_hint(path: str | None, experiment_dir: Path) -> str | None:
+def _balance(balance: Any) -> dict[str, Any] | None:
+    if balance is None:
+        return None
+    return {
+        "frac_1": balance.frac_1,
+        "frac_0": balance.frac_0,
+        "n_1": balance.n_1,
+        "n_0": balance.n_0,
+    }
+
+
+def _eval_row(run: RunResult, cell: CellResult) -> dict[str, Any]:
+    return {
+        "run": run.name,
+        "run_type": run.type,
+        "task": cell.task,
+        "variant": cell.variant,
+        "epoch": cell.epoch,
+        "in_design": cell.in_design,
+        "status": cell.status,
+        **_metrics_fields(cell.metrics),
+        "log": cell.log,
+        "epoch_source": cell.epoch_source,
+        "task_source": cell.task_source,
+        "placement": cell.placement,
+        "notes": list(cell.notes),
+    }
+
+
+def _relative(path: str | None, experiment_dir: Path) -> str | None:
     if not path:
         return None
     try:
@@ -80,210 +159,153 @@ def _check_hint(path: str | None, experiment_dir: Path) -> str | None:
         return path
 
 
-def _incomplete_rows(runs: list[dict[str, Any]], experiment_dir: Path) -> list[dict[str, Any]]:
+def cell_label(cell: CellResult) -> str:
+    """`capitalization epoch 0`, `capitalization [..._with_cue_epoch0] epoch 0`, `sum_digits`."""
+    task = cell.task or "task unknown"
+    variant = f" [{cell.variant}]" if cell.variant and cell.in_design else ""
+    epoch = "" if cell.epoch is None else f" epoch {cell.epoch}"
+    return f"{task}{variant}{epoch}"
+
+
+def _incomplete_rows(results: Results) -> list[dict[str, Any]]:
+    experiment_dir = Path(results.experiment.directory)
     rows: list[dict[str, Any]] = []
-    for run in runs:
-        finetune = run["finetune"]
-        if finetune["status"] not in ("COMPLETED", "N/A"):
-            notes = list(finetune.get("notes") or [])
-            check = finetune.get("stdout")
-            if check:
-                notes.append(f"Check {_check_hint(check, experiment_dir)}")
-            elif finetune["status"] == "NOT_STARTED":
+    for run in results.runs:
+        finetune = run.finetune
+        if finetune.status not in (COMPLETED, NOT_APPLICABLE):
+            notes = list(finetune.notes)
+            stdout = finetune.training.stdout if finetune.training else None
+            if stdout:
+                notes.append(f"Check {_relative(stdout, experiment_dir)}")
+            elif finetune.status == NOT_STARTED:
                 notes.append("no checkpoints and no training stdout found")
             rows.append(
                 {
-                    "run": run["name"],
+                    "run": run.name,
                     "stage": "Fine-tuning",
-                    "status": finetune["status"],
+                    "status": finetune_text(run),
                     "notes": notes,
                 }
             )
-        waiting = [c for c in run["cells"] if c["in_design"] and c["status"] == "NOT_STARTED"]
+        waiting = [c for c in run.cells if c.in_design and c.status == NOT_STARTED]
         if waiting:
             rows.append(
                 {
-                    "run": run["name"],
+                    "run": run.name,
                     "stage": "Evaluation",
-                    "status": "NOT_STARTED",
+                    "status": NOT_STARTED,
                     "notes": [
-                        f"{len(waiting)} evaluation(s) waiting on fine-tuning "
-                        f"({finetune['status']})"
+                        f"{len(waiting)} evaluation(s) waiting on fine-tuning ({finetune.status})"
                     ],
                 }
             )
-        for cell in run["cells"]:
-            if cell["status"] in ("COMPLETED", "NOT_STARTED"):
+        for cell in run.cells:
+            if cell.status in (COMPLETED, NOT_STARTED):
                 continue
-            epoch = "" if cell.get("epoch") is None else f" epoch {cell['epoch']}"
-            notes = list(cell.get("notes") or [])
-            check = cell.get("check")
-            if check:
-                notes.append(f"Check {_check_hint(check, experiment_dir)}")
+            notes = list(cell.notes)
+            if cell.check:
+                notes.append(f"Check {_relative(cell.check, experiment_dir)}")
             rows.append(
                 {
-                    "run": run["name"],
-                    "stage": f"Evaluation: {cell.get('task')}{epoch}",
-                    "status": cell["status"],
+                    "run": run.name,
+                    "stage": f"Evaluation: {cell_label(cell)}",
+                    "status": cell.status,
                     "notes": notes,
                 }
             )
-        for job in run.get("unassigned_jobs") or []:
-            notes = [job["failure_line"]] if job.get("failure_line") else []
+        for job in run.unplaced:
+            notes = [job.failure_line] if job.failure_line else []
             notes.append("no log and no SLURM job name to tell which evaluation this job ran")
-            notes.append(f"Check {_check_hint(job['stdout'], experiment_dir)}")
+            notes.append(f"Check {_relative(job.stdout, experiment_dir)}")
             rows.append(
                 {
-                    "run": run["name"],
+                    "run": run.name,
                     "stage": "Evaluation: cell unknown",
-                    "status": job["status"],
+                    "status": job.status,
                     "notes": notes,
                 }
             )
     return rows
 
 
-def _score(row: dict[str, Any]) -> tuple[str, float, bool] | None:
-    """(metric name, value, higher is better) used to rank an evaluation row."""
-    regression = row.get("regression") or {}
-    if row["kind"] == "binary" and row.get("balanced_accuracy") is not None:
-        return "balanced accuracy", row["balanced_accuracy"], True
-    if row["kind"] == "numeric" and regression.get("rmse") is not None:
-        return "RMSE", regression["rmse"], False
-    if row.get("accuracy") is not None:
-        return "accuracy", row["accuracy"], True
-    return None
+def _comparison(found: Comparison | None) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    return {**asdict(found), "clearly_different": found.clearly_different}
 
 
-def _interval_for(row: dict[str, Any], metric: str) -> Any:
+def _best(choice: BestChoice) -> dict[str, Any]:
+    runner = choice.runner_up
     return {
-        "balanced accuracy": row.get("balanced_accuracy_ci"),
-        "accuracy": row.get("accuracy_ci"),
-    }.get(metric)
+        "task": choice.task,
+        "run": choice.run,
+        "epoch": choice.epoch,
+        "metric": choice.metric,
+        "value": choice.value,
+        "higher_is_better": choice.higher_is_better,
+        "n": choice.n,
+        "runner_up": _comparison(runner),
+        "clearly_better": runner.clearly_different
+        if runner and runner.ci_low is not None
+        else None,
+        "versus_control": _comparison(choice.versus_control),
+        "detectable": choice.detectable,
+    }
 
 
-def best_rows(eval_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The best evaluation per task, and whether the runner-up is within its interval."""
-    best: list[dict[str, Any]] = []
-    tasks = list(dict.fromkeys(r["task"] for r in eval_rows if r["status"] == "COMPLETED"))
-    for task in tasks:
-        scored = [
-            (r, _score(r)) for r in eval_rows if r["task"] == task and r["status"] == "COMPLETED"
-        ]
-        scored = [(r, s) for r, s in scored if s is not None and not math.isnan(s[1])]
-        if not scored:
-            continue
-        metric = scored[0][1][0]
-        scored = [(r, s) for r, s in scored if s[0] == metric]
-        higher = scored[0][1][2]
-        ranked = sorted(scored, key=lambda rs: rs[1][1], reverse=higher)
-        top, (_, value, _) = ranked[0]
-        entry = {
-            "task": task,
-            "run": top["run"],
-            "epoch": top["epoch"],
-            "metric": metric,
-            "value": value,
-            "runner_up": None,
-            "clearly_better": None,
+def _datasets(results: Results) -> list[dict[str, Any]]:
+    return [
+        {
+            "path": use.path,
+            "role": use.role,
+            "runs": list(use.runs),
+            "tasks": list(use.tasks),
+            "config_hash_short": use.config_hash_short,
+            "class_balance": _balance(use.class_balance),
+            "samples": use.samples,
+            "exists": use.exists,
         }
-        if len(ranked) > 1:
-            second, (_, second_value, _) = ranked[1]
-            entry["runner_up"] = {
-                "run": second["run"],
-                "epoch": second["epoch"],
-                "value": second_value,
-            }
-            top_ci, second_ci = _interval_for(top, metric), _interval_for(second, metric)
-            if top_ci and second_ci:
-                entry["clearly_better"] = not (second_ci[1] >= top_ci[0])
-        best.append(entry)
-    return best
-
-
-def _label_split(counts: dict[str, int] | None) -> str | None:
-    if not counts:
-        return None
-    total = counts.get("0", 0) + counts.get("1", 0)
-    if not total:
-        return None
-    ones = counts.get("1", 0) / total
-    return f"{ones:.0%} / {1 - ones:.0%} (n={total})"
-
-
-def dataset_rows(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Training data per run, and each distinct evaluation set once with its label split."""
-    training = [
-        {"run": r["name"], "dataset": r.get("training_dataset")}
-        for r in runs
-        if r["type"] != "control"
+        for use in results.datasets
     ]
-    evaluation: dict[tuple, dict[str, Any]] = {}
-    for run in runs:
-        for cell in run["cells"]:
-            result = cell.get("result") or {}
-            if cell["status"] != "COMPLETED":
-                continue
-            dataset = result.get("dataset") or {}
-            counts = result.get("label_counts")
-            key = (
-                cell.get("task"),
-                dataset.get("name"),
-                dataset.get("location"),
-                result.get("samples"),
-                tuple(sorted((counts or {}).items())),
-            )
-            entry = evaluation.setdefault(
-                key,
-                {
-                    "task": cell.get("task"),
-                    "dataset": dataset.get("location") or dataset.get("name"),
-                    "samples": result.get("samples"),
-                    "kind": result.get("kind"),
-                    "label_counts": counts,
-                    "split": _label_split(counts),
-                    "used_by": 0,
-                },
-            )
-            entry["used_by"] += 1
-    return {"training": training, "evaluation": list(evaluation.values())}
 
 
-def build_report(collected: dict[str, Any], generated_at: str) -> dict[str, Any]:
+def report_rows(run: RunResult) -> list[CellResult]:
+    """The cells of a run shown in Evaluation Results: every one with a result or a log."""
+    return [
+        cell
+        for cell in run.cells
+        if cell.status in (COMPLETED, ERROR) or (cell.status != MISSING and cell.log)
+    ]
+
+
+def build_report(results: Results, generated_at: str) -> dict[str, Any]:
     """The summary as data: every table of summary.md."""
-    runs = collected["runs"]
-    experiment_dir = Path(collected["experiment"]["directory"])
-    eval_rows = [
-        _eval_row(run, cell)
-        for run in runs
-        for cell in run["cells"]
-        if cell["status"] in ("COMPLETED", "ERROR")
-        or (cell["status"] != "MISSING" and cell.get("log"))
-    ]
-    complete = sum(1 for r in runs if r["complete"])
+    experiment = results.experiment
     return {
-        "schema_version": collected.get("schema_version", 1),
-        "experiment": collected["experiment"],
+        "schema_version": SCHEMA_VERSION,
+        "experiment": asdict(experiment) | {"tasks": list(experiment.tasks)},
         "generated_at": generated_at,
-        "complete_runs": complete,
-        "total_runs": len(runs),
+        "complete_runs": results.complete_runs,
+        "total_runs": len(results.runs),
         "run_status": [
             {
-                "run": r["name"],
-                "type": r["type"],
-                "finetune": r["finetune"]["status"],
-                "diverged": r["finetune"]["diverged"],
-                "evaluation": r["evaluation_status"],
-                "complete": r["complete"],
+                "run": run.name,
+                "type": run.type,
+                "finetune": run.finetune.status,
+                "finetune_text": finetune_text(run),
+                "diverged": run.finetune.diverged,
+                "evaluation": run.evaluation_status,
+                "complete": run.complete,
+                "checkpoint_path": run.checkpoint_path,
             }
-            for r in runs
+            for run in results.runs
         ],
-        "training": [_training_row(r) for r in runs if r["type"] != "control"],
-        "evaluations": eval_rows,
-        "best": best_rows(eval_rows),
-        "incomplete": _incomplete_rows(runs, experiment_dir),
-        "datasets": dataset_rows(runs),
-        "slurm": collected.get("slurm"),
-        "notes": list(collected.get("design_problems") or []) + list(collected.get("notes") or []),
-        "rejected_runs": collected.get("rejected_runs") or {},
+        "training": [_training_row(run) for run in results.runs if run.trains],
+        "evaluations": [_eval_row(run, cell) for run in results.runs for cell in report_rows(run)],
+        "best": [_best(choice) for choice in results.best],
+        "incomplete": _incomplete_rows(results),
+        "datasets": _datasets(results),
+        "slurm": asdict(results.slurm),
+        "notes": [*results.design_problems, *(note.text for note in results.notes)],
+        "rejected_runs": dict(results.rejected_runs),
     }

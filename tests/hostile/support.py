@@ -281,11 +281,11 @@ def assert_complete_summary(markdown: str) -> None:
 # --------------------------------------------------------------------------- process log
 
 ENTRY = re.compile(
-    r"\[(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\] (?P<action>[A-Z_]+) "
-    r"(?P<level>INFO|WARNING|ERROR): "
-    r"(?P<subject>[^\n]*)\nDetails: (?P<details>[^\n]*)\nResult: (?P<result>[^\n]*)"
+    r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] (?P<action>[A-Z_]+): "
+    r"(?P<subject>[^\n]*)\nDetails: (?P<details>[^\n]*)\n"
+    r"Result: (?:(?P<level>WARNING|ERROR): )?(?P<result>[^\n]*)"
 )
-BLOCK_START = re.compile(r"^=== summarize-experiment run started \S+ ===$", re.M)
+"""One entry in the toolkit's shared log format (logging.md); the level is in `Result:`."""
 
 
 @dataclass
@@ -297,23 +297,38 @@ class Entry:
     result: str
 
 
-def log_blocks(exp: Path) -> list[list[Entry]]:
-    """The blocks of logs/summarize-experiment.log; asserts every block is well formed."""
+def log_entries(exp: Path) -> list[Entry]:
+    """Every entry of logs/summarize-experiment.log; asserts each is well formed."""
     text = (exp / "logs" / "summarize-experiment.log").read_text(encoding="utf-8")
-    starts = [m.start() for m in BLOCK_START.finditer(text)]
-    assert starts and starts[0] == 0, text[:300]
-    blocks = []
-    for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
-        body = text[begin:end].split("\n", 1)[1].strip("\n")
-        raw_entries = body.split("\n\n")
-        entries = []
-        for raw in raw_entries:
-            match = ENTRY.fullmatch(raw)
-            assert match, f"malformed log entry: {raw!r}"
-            entries.append(Entry(*match.group("action", "level", "subject", "details", "result")))
-        assert entries[-1].action == "COMPLETE", entries[-1]
-        assert entries[0].action == "DISCOVER_EXPERIMENT", entries[0]
-        blocks.append(entries)
+    entries = []
+    for raw in text.strip("\n").split("\n\n"):
+        match = ENTRY.fullmatch(raw)
+        assert match, f"malformed log entry: {raw!r}"
+        entries.append(
+            Entry(
+                match["action"],
+                match["level"] or "INFO",
+                match["subject"],
+                match["details"],
+                match["result"],
+            )
+        )
+    return entries
+
+
+def log_blocks(exp: Path) -> list[list[Entry]]:
+    """The runs recorded in logs/summarize-experiment.log: each from its DISCOVER_EXPERIMENT
+    entry to its COMPLETE entry; asserts every run's entries are well formed."""
+    blocks: list[list[Entry]] = []
+    for entry in log_entries(exp):
+        if entry.action == "DISCOVER_EXPERIMENT" and (
+            not blocks or blocks[-1][-1].action == "COMPLETE"
+        ):
+            blocks.append([])
+        assert blocks, f"the log does not start with DISCOVER_EXPERIMENT: {entry}"
+        blocks[-1].append(entry)
+    for block in blocks:
+        assert block[-1].action == "COMPLETE", block[-1]
     return blocks
 
 

@@ -128,7 +128,8 @@ def test_the_log_stays_one_line_per_field(named: dict[str, Any]) -> None:
     blocks = log_blocks(named["exp"])  # asserts the entry format: no field spans two lines
     entries = blocks[-1]
     subjects = [e.subject for e in entries if e.action == "EXTRACT_ACCURACY"]
-    assert f"{shown(NEWLINE)} {TASK_HTML} epoch 0" in subjects
+    escaped = NEWLINE.replace("\n", "\\n")  # issue 12: control characters escaped, not dropped
+    assert f"{escaped} {TASK_HTML} epoch 0" in subjects
     failed = next(e for e in entries if e.subject == f"{PIPE} {TASK_PIPE} epoch 0")
     assert failed.level == "ERROR" and "CUDA | failed `kernel` <oops>" in failed.result
 

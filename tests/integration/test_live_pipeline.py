@@ -467,14 +467,12 @@ def test_parse_status_training_matches_sacct(live: Live, status: dict) -> None:
         assert job["elapsed_seconds"] == acct.elapsed_seconds, run_name
         assert finetune["stdout"] == str(live.train_stdout(run_name))
         assert finetune["expected_epochs"] == EPOCHS
-        training = runs[run_name]["training"]
-        assert (training["duration_seconds"], training["duration_source"]) == (
+        assert (finetune["duration_seconds"], finetune["duration_source"]) == (
             acct.elapsed_seconds,
             "sacct",
         )
     assert runs[SHORT]["finetune"]["checkpoints"] == list(range(EPOCHS))
     assert runs[OOM]["finetune"]["checkpoints"] == [0]
-    # parse_status.py does not scan training stdout (extract_loss.py does): no failure line here
     assert runs[CONTROL]["finetune"]["status"] == "N/A"
 
 
@@ -502,8 +500,8 @@ def test_parse_status_cells_match_sacct(live: Live, status: dict) -> None:
             assert got["epoch"] == cell[1]
             expected_source = None if cell[1] is None else "sacct"
             assert got["epoch_source"] == expected_source, cell
-            assert got["result"]["accuracy"] == pytest.approx(1 - WRONG[cell] / SAMPLES)
-            assert got["result"]["model"] == f"hf/{cell[0]}"
+            assert got["accuracy"] == pytest.approx(1 - WRONG[cell] / SAMPLES)
+            assert got["model"] == f"hf/{cell[0]}"
         else:
             assert got["log"] is None
             assert got["check"] == str(live.eval_stdout(cell))
@@ -590,16 +588,21 @@ def test_summary_matches_what_the_cluster_recorded(live: Live) -> None:
     assert "no evaluation log and no evaluation job found" in notes[(LONG, f"{stage} 2")]
 
     assert "## Notes" not in markdown  # accounting answered; every log has its epoch
-    log = Path(result["log"]).read_text().split("=== summarize-experiment run started")[-1]
+    text = Path(result["log"]).read_text()
+    log = text[text.rindex("] DISCOVER_EXPERIMENT: ") :]  # this run's entries
     jobs = len(live.train_ids) + len(live.eval_ids)
-    assert "PARSE_STATUS INFO: SLURM accounting" in log
+    assert "] PARSE_STATUS: SLURM accounting\n" in log
     assert f"Result: source sacct, {jobs} jobs known" in log
     for run_name, epoch in ((SHORT, 0), (LONG, 1)):
         entry = re.search(
-            rf"EXTRACT_ACCURACY INFO: {re.escape(run_name)} {TASK} epoch {epoch}\nDetails: (.*)\n",
+            rf"\] EXTRACT_ACCURACY: {re.escape(run_name)} {TASK} epoch {epoch}\n"
+            rf"Details: (.*)\nResult: accuracy",
             log,
         )
-        assert entry and entry.group(1).endswith("(epoch from sacct)"), (run_name, entry)
+        assert entry and entry.group(1).endswith("(epoch from sacct, task from log)"), (
+            run_name,
+            entry,
+        )
 
 
 def test_no_sacct_does_not_guess_epochs(live: Live, no_sacct: Summary) -> None:

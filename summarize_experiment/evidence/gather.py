@@ -1,0 +1,136 @@
+"""Gather the evidence of one experiment: read everything once, decide nothing.
+
+`gather` is what the one-command path and every step script run; `rebuild_evidence` reads the
+evidence back from the step scripts' JSON (see `report.contracts`), so that `render_summary.py`
+judges exactly what the steps read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from . import slurm
+from .design import load_design
+from .layout import detect_layout, find_run_files
+from .model import DatasetFile, Evidence, LogRead, RunFiles, RunLogEntry, SlurmEvidence
+from .readers import read_all
+from .run_logs import read_run_logs
+
+SIDECAR_SUFFIX = ".meta.json"
+SIDECAR_READ_LIMIT = 1 << 20
+"""A generation sidecar is a small JSON config; 1 MiB bounds a runaway file."""
+
+
+def job_ids(runs: tuple[RunFiles, ...], run_logs: tuple[RunLogEntry, ...]) -> list[str]:
+    """Every job id the experiment names: from `slurm-{id}.out` file names and from the run
+    logs' submissions and retries, in that order, once each."""
+    ids = [out.job_id for run in runs for out in run.job_stdouts if out.job_id]
+    ids += [entry.job_id for entry in run_logs if entry.job_id]
+    return list(dict.fromkeys(ids))
+
+
+def ask_slurm(ids: list[str], *, use_sacct: bool, timeout_s: float | None) -> SlurmEvidence:
+    """One SLURM lookup for every id (or why there was none)."""
+    if not use_sacct:
+        return SlurmEvidence(tuple(ids), used=False, error="sacct not used (--no-sacct)")
+    if not ids:
+        return SlurmEvidence((), used=False, error="no SLURM job id found in the experiment")
+    kwargs = {"timeout_s": timeout_s} if timeout_s else {}
+    lookup = slurm.lookup_jobs(ids, **kwargs)
+    return SlurmEvidence(
+        asked=tuple(ids),
+        used=True,
+        available=lookup.available,
+        source=lookup.source,
+        error=lookup.error,
+        jobs=dict(lookup.jobs),
+        not_found=tuple(lookup.not_found),
+    )
+
+
+def dataset_paths(evidence_runs: tuple[RunFiles, ...], design_paths: list[str]) -> list[str]:
+    """Every dataset file the experiment names: training sets, evaluation sets."""
+    paths = [run.setup.dataset for run in evidence_runs if run.setup and run.setup.dataset]
+    paths += [cell.data_path for run in evidence_runs for cell in run.cells if cell.data_path]
+    paths += design_paths
+    return list(dict.fromkeys(paths))
+
+
+def read_dataset(path: str) -> DatasetFile:
+    """Whether a dataset file exists, and its generation sidecar's `config_hash_short`."""
+    file = Path(path)
+    try:
+        exists = file.is_file()
+    except OSError:
+        exists = False
+    sidecar = Path(path + SIDECAR_SUFFIX)
+    try:
+        if not sidecar.is_file():
+            return DatasetFile(path, exists)
+        with sidecar.open("rb") as handle:
+            data = json.loads(handle.read(SIDECAR_READ_LIMIT))
+    except (OSError, ValueError) as exc:
+        return DatasetFile(path, exists, problem=f"{sidecar}: cannot be used ({exc})")
+    found = data.get("config_hash_short") if isinstance(data, dict) else None
+    return DatasetFile(path, exists, str(found) if found else None)
+
+
+def gather(
+    experiment_dir: Path,
+    *,
+    with_samples: bool = True,
+    read_logs: bool = True,
+    jobs: int = 1,
+    use_sacct: bool = True,
+    sacct_timeout_s: float | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Evidence:
+    """All the evidence of an experiment; raises DesignError without a usable design.
+
+    `with_samples`: read each finished log's samples (else its header only); `read_logs`:
+    read the logs at all (step 2 needs only the job stdouts)."""
+    design = load_design(experiment_dir)
+    layout = detect_layout(design)
+    runs = tuple(find_run_files(design, run.name, layout) for run in design.runs)
+    run_logs, notes = read_run_logs(design.directory)
+    entries = tuple(run_logs)
+    found = ask_slurm(job_ids(runs, entries), use_sacct=use_sacct, timeout_s=sacct_timeout_s)
+    logs, stdouts = read_all(
+        [log.path for run in runs for log in run.logs] if read_logs else [],
+        [out.path for run in runs for out in run.job_stdouts],
+        with_samples=with_samples,
+        jobs=jobs,
+        on_progress=on_progress,
+    )
+    design_paths = [t.dataset for t in design.task_designs if t.dataset]
+    design_paths += [design.training_data] if design.training_data else []
+    datasets = {path: read_dataset(path) for path in dataset_paths(runs, design_paths)}
+    return Evidence(
+        design=design,
+        layout=layout,
+        runs=runs,
+        run_logs=entries,
+        slurm=found,
+        stdouts=stdouts,
+        logs=logs,
+        datasets=datasets,
+        samples_read=with_samples and read_logs,
+        notes=tuple(notes),
+    )
+
+
+def with_log_reads(evidence: Evidence, reads: dict[str, LogRead]) -> Evidence:
+    """The evidence with its log reads replaced by `reads` (step 3's, with the samples)."""
+    return replace(evidence, logs={**evidence.logs, **reads}, samples_read=True)
+
+
+def log_paths(experiment_dir: Path) -> list[str]:
+    """Every evaluation log of the experiment (what step 3 reads)."""
+    design = load_design(experiment_dir)
+    layout = detect_layout(design)
+    return [
+        log.path for run in design.runs for log in find_run_files(design, run.name, layout).logs
+    ]
