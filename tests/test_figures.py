@@ -240,6 +240,17 @@ def test_matplotlib_global_state_is_neither_read_nor_changed(tmp_path: Path) -> 
         assert a.path.read_bytes() == b.path.read_bytes()
 
 
+def test_text_uses_the_font_matplotlib_ships() -> None:
+    """Not a system copy of DejaVu Sans, whose version (so glyph paths) varies by machine."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties, findfont
+
+    with fig._matplotlib_context():
+        used = Path(findfont(FontProperties()))
+    assert used.name == "DejaVuSans.ttf"
+    assert used.is_relative_to(Path(matplotlib.get_data_path()))
+
+
 def test_importing_the_module_does_not_import_matplotlib() -> None:
     code = (
         "import sys; import summarize_experiment.report.figures as f; "
@@ -336,7 +347,9 @@ def test_edge_cases_draw_without_failing(tmp_path: Path) -> None:
     long_name = figures[1].path.name
     assert len(long_name) <= 60 and re.fullmatch(r"metric-[a-z0-9_-]+\.svg", long_name)
     metric_texts = texts(figures[1].path)
-    assert any(t.startswith("Größenordnung/Ελληνικά") and "…" in t for t in metric_texts)
+    title = next(t for t in metric_texts if t.startswith("Größenordnung/Ελληνικά"))
+    assert "…" in title and "□□□" in title and "日本語" not in title  # no glyphs in DejaVu Sans
+    assert "日本語" in figures[1].alt
     assert "empty (no value)" in metric_texts
     assert len(groups(parse(figures[1].path), r"metric-run-\d+")) == 3
     assert len(groups(parse(figures[2].path), r"control-band-\d+")) == 1
