@@ -343,7 +343,10 @@ def test_edge_cases_draw_without_failing(tmp_path: Path) -> None:
     loss_texts = texts(figures[0].path)
     assert "_leading underscore" in loss_texts
     assert "all none (diverged) (no finite loss)" in loss_texts
-    assert len(groups(parse(figures[0].path), r"loss-run-\d+")) == 5
+    loss_lines = groups(parse(figures[0].path), r"loss-run-\d+")
+    assert len(loss_lines) == 5
+    assert list(loss_lines["loss-run-1"].iter(f"{SVG}use"))  # one point: shown by a marker
+    assert not list(loss_lines["loss-run-0"].iter(f"{SVG}use"))
     long_name = figures[1].path.name
     assert len(long_name) <= 60 and re.fullmatch(r"metric-[a-z0-9_-]+\.svg", long_name)
     metric_texts = texts(figures[1].path)

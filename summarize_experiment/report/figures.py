@@ -560,16 +560,18 @@ def _loss_svg(curves: Sequence[LossCurve]) -> Drawn:
     events: list[tuple[float, float, str, str, str, str]] = []  # x, y, marker, text, gid, colour
     for index, (curve, (steps, values)) in enumerate(zip(curves, series, strict=True)):
         style = _style(index)
+        good = np.flatnonzero(np.isfinite(values))
         ax.plot(
             steps,
             values,
             color=style["color"],
             linestyle=style["linestyle"],
             linewidth=LINE_WIDTH,
+            marker="o" if good.size == 1 else None,  # a line of one point is not seen
+            markersize=4,
             gid=f"loss-run-{index}",
         )
         label = _drawn(curve.run, NAME_CHARS)
-        good = np.flatnonzero(np.isfinite(values))
         if curve.diverged:
             label += " (diverged)"
             where = _divergence(steps, values, finite)
