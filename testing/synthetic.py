@@ -133,6 +133,15 @@ class EvalSpec:
     inputs: Sequence[str] | None = None
     completed_fraction: float = 0.6
     variant: str | None = None
+    scorer: str | None = None
+    risks: Sequence[float] | None = None
+    match_location: str = "end"
+
+
+SCORED_SCORERS = ("match", "match_numeric", "includes", "risk_scorer", "continuous_scorer")
+"""Scorers an ``EvalSpec`` may name; its log is then a real evaluation run by
+``testing.scored_logs.write_scored_log`` (``match`` there matches at ``match_location``, by
+default the end of the reply, as inspect's own default does)."""
 
 
 @dataclass
@@ -2339,7 +2348,26 @@ def _plan_eval_job(
         keep = int(n * fraction)
         answers = answers[:keep] + [None] * (n - keep)
     request = None
-    if status not in ("job_failed", "timeout"):
+    if cell.scorer is not None and status not in ("job_failed", "timeout"):
+        if cell.scorer not in SCORED_SCORERS or status != "success":
+            raise ValueError(
+                f"eval {cell.run}/{cell.task}: scorer {cell.scorer!r} needs status success and "
+                f"one of {SCORED_SCORERS}"
+            )
+        request = {
+            "writer": "scored",
+            "directory": job_dir / "logs",
+            "scorer": cell.scorer,
+            "task": task,
+            "model": model,
+            "samples": _scored_samples(cell, extra.get("inputs")),
+            "task_args": task_args,
+            "model_args": model_args,
+            "metadata": extra.get("metadata"),
+            "created": end - timedelta(seconds=job.elapsed - 30),
+            "match_location": cell.match_location,
+        }
+    elif status not in ("job_failed", "timeout"):
         request = {
             "directory": job_dir / "logs",
             "task": task,
@@ -2393,7 +2421,26 @@ def _plan_eval_job(
     )
 
 
+def _scored_samples(cell: EvalSpec, inputs: Sequence[str] | None) -> list[Any]:
+    """The cell's samples for ``write_scored_log``: ids 1..n, each answer as the reply."""
+    from .scored_logs import ScoredSample
+
+    texts = inputs or [f"{cell.task} item {i + 1}" for i in range(len(cell.targets))]
+    risks = list(cell.risks) if cell.risks is not None else [None] * len(cell.targets)
+    return [
+        ScoredSample(i + 1, text, target, answer, risk)
+        for i, (text, target, answer, risk) in enumerate(
+            zip(texts, cell.targets, cell.answers, risks, strict=True)
+        )
+    ]
+
+
 def _write_log_request(request: dict, cache_dir: Path | None) -> Path:
+    if request.get("writer") == "scored":
+        from .scored_logs import write_scored_log
+
+        fields = {k: v for k, v in request.items() if k != "writer"}
+        return write_scored_log(**fields)
     return write_inspect_log(cache_dir=cache_dir, **request)
 
 

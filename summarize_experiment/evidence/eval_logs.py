@@ -60,7 +60,7 @@ def _score_headers(log: Any) -> tuple[ScoreHeader, ...]:
     headers = []
     for score in getattr(results, "scores", None) or []:
         metrics = {
-            name: number
+            name.rsplit("/", 1)[-1]: number  # `cruijff_kit/brier_score` reads `brier_score`
             for name, metric in (score.metrics or {}).items()
             if (number := _number(metric.value)) is not None
         }
