@@ -66,14 +66,16 @@ def read_dataset(path: str) -> DatasetFile:
         exists = file.is_file()
     except OSError:
         exists = False
-    sidecar = Path(path + SIDECAR_SUFFIX)
+    # ARTIFACTS.md: `{file}.meta.json`; the toolkit writes `{stem}.meta.json` beside the file
+    spellings = (Path(path + SIDECAR_SUFFIX), file.with_name(file.stem + SIDECAR_SUFFIX))
     try:
-        if not sidecar.is_file():
+        sidecar = next((s for s in spellings if s.is_file()), None)
+        if sidecar is None:
             return DatasetFile(path, exists)
         with sidecar.open("rb") as handle:
             data = json.loads(handle.read(SIDECAR_READ_LIMIT))
     except (OSError, ValueError) as exc:
-        return DatasetFile(path, exists, problem=f"{sidecar}: cannot be used ({exc})")
+        return DatasetFile(path, exists, problem=f"{path}{SIDECAR_SUFFIX}: cannot be used ({exc})")
     found = data.get("config_hash_short") if isinstance(data, dict) else None
     return DatasetFile(path, exists, str(found) if found else None)
 

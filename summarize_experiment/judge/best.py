@@ -53,6 +53,8 @@ def compare(a: Row, b: Row, metric: str, higher: bool) -> Comparison:
         n=min(a_metrics.samples, b_metrics.samples),
         paired=False,
         method="95% intervals of each",
+        a_variant=a[1].variant,
+        b_variant=b[1].variant,
     )
 
 
@@ -84,6 +86,7 @@ def best_choices(runs: tuple[RunResult, ...], tasks: tuple[str, ...]) -> tuple[B
                 metric=metric,
                 value=value,
                 higher_is_better=higher,
+                variant=top[1].variant,
                 runner_up=runner_up,
                 n=top[1].metrics.samples,
             )

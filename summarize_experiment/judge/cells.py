@@ -403,7 +403,9 @@ def _place_jobs(
             unplaced.append((out, job))
             continue
         cells[key].jobs.append((out.job_id, job, out.path))
-    empty = [k for k, c in cells.items() if c.in_design and not c.logs and not c.jobs]
+    without_log = [k for k, c in cells.items() if c.in_design and not c.logs and not c.jobs]
+    without_job = [k for k, c in cells.items() if c.in_design and not c.jobs]
+    empty = without_log if len(without_log) == 1 else without_job
     if len(unplaced) == 1 and len(empty) == 1:
         out, job = unplaced.pop()
         cell = cells[empty[0]]

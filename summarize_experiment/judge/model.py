@@ -31,6 +31,8 @@ class Attempt:
     status: str | None
     batch_size: int | None = None
     stdout: str | None = None
+    retry: int | None = None
+    retries_allowed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,8 @@ class Comparison:
     n: int
     paired: bool
     method: str
+    a_variant: str | None = None
+    b_variant: str | None = None
 
     @property
     def clearly_different(self) -> bool:
@@ -251,6 +255,7 @@ class BestChoice:
     metric: str
     value: float
     higher_is_better: bool
+    variant: str | None = None
     runner_up: Comparison | None = None
     versus_control: Comparison | None = None
     detectable: float | None = None

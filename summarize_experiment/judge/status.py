@@ -117,7 +117,10 @@ def cell_status(facts: CellFacts) -> tuple[str, list[str]]:
     failure = facts.failure_line
     notes: list[str] = []
     if read is not None and read.header is None:
-        return ERROR, [read.error or f"{read.path}: cannot be read"]
+        notes = [read.error or f"{read.path}: cannot be read"]
+        if state and state != COMPLETED:
+            notes.append(f"its job ended {state}")
+        return ERROR, notes + ([failure] if failure else [])
     if read is not None and read.header is not None:
         header = read.header
         if header.finished and read.error is None:

@@ -62,9 +62,20 @@ def _attempts(
             status = _attempt_status(evidence, submission.job_id, stdout)
             if later is None:
                 status = final_status
-            elif status is None and later.entry.action == "OOM_RETRY":
+            elif later.entry.action == "OOM_RETRY" and status != "OUT_OF_MEMORY":
+                # the run log says it ran out of GPU memory (SLURM may say FAILED: a CUDA OOM
+                # is an exception, not a SLURM out-of-memory kill)
                 status = "OUT_OF_MEMORY"
-            attempts.append(Attempt(submission.job_id, status, batch, stdout))
+            attempts.append(
+                Attempt(
+                    submission.job_id,
+                    status,
+                    batch,
+                    stdout,
+                    retry=submission.attempt,
+                    retries_allowed=submission.attempts_allowed,
+                )
+            )
         return tuple(attempts)
     return ()
 

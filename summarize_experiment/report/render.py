@@ -8,6 +8,8 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from .tables import variant_label
+
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 24  # characters: enough to show the curve's shape, narrow enough for a table
 SLURM_ERROR_CHARS = 200
@@ -113,7 +115,7 @@ def _row_epoch(row: dict[str, Any]) -> str:
 def _task(row: dict[str, Any]) -> str:
     """The task, and the cell folder when the task has several variants at one epoch."""
     task = row["task"] or "?"
-    return f"{task} [{row['variant']}]" if row.get("variant") and row.get("in_design") else task
+    return f"{task} ({row['variant']})" if row.get("variant") else task
 
 
 def _samples(row: dict[str, Any]) -> str:
@@ -320,7 +322,9 @@ def _percent(value: float) -> str:
 def _best_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     for best in report["best"]:
-        epoch = f" (epoch {best['epoch']})" if best["epoch"] is not None else ""
+        where = [f"epoch {best['epoch']}"] if best["epoch"] is not None else []
+        where += [best["variant"]] if best.get("variant") else []
+        epoch = f" ({', '.join(where)})" if where else ""
         value = best["value"]
         shown = format_metric(value) if best["metric"] == "RMSE" else _percent(value)
         task = f" on {cell_text(best['task'])}" if len(report["best"]) > 1 else ""
@@ -329,6 +333,8 @@ def _best_lines(report: dict[str, Any]) -> list[str]:
         runner = best.get("runner_up")
         if runner and best.get("clearly_better") is False:
             r_epoch = f" epoch {runner['b_epoch']}" if runner["b_epoch"] is not None else ""
+            if runner.get("b_variant"):
+                r_epoch += f" ({variant_label(best['task'], runner['b_variant'])})"
             line += (
                 f" — not clearly better than {cell_text(runner['b'])}{r_epoch} "
                 "(95% intervals overlap)"

@@ -6,6 +6,7 @@ words and arranges what the judge decided.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,16 +33,18 @@ def _point(point: LossPoint | None) -> dict[str, Any] | None:
 
 
 def attempts_text(run: RunResult) -> str | None:
-    """`OUT_OF_MEMORY, retried with batch size 2 (attempt 2 of 3), COMPLETED` for a run whose
-    training was resubmitted; None for a single attempt."""
+    """`OUT_OF_MEMORY, retried with batch size 8 (retry 1 of 3), COMPLETED` for a run whose
+    training was resubmitted (the retry numbers as the run log's OOM_RETRY entries give them);
+    None for a single attempt."""
     attempts = run.finetune.attempts
     if len(attempts) < 2:
         return None
     parts = [attempts[0].status or "?"]
-    allowed = len(attempts)
-    for number, attempt in enumerate(attempts[1:], start=2):
+    for number, attempt in enumerate(attempts[1:], start=1):
         batch = f" with batch size {attempt.batch_size}" if attempt.batch_size else ""
-        parts.append(f"retried{batch} (attempt {number} of {allowed}), {attempt.status or '?'}")
+        retry = attempt.retry or number
+        allowed = f" of {attempt.retries_allowed}" if attempt.retries_allowed else ""
+        parts.append(f"retried{batch} (retry {retry}{allowed}), {attempt.status or '?'}")
     return ", ".join(parts)
 
 
@@ -137,7 +140,7 @@ def _eval_row(run: RunResult, cell: CellResult) -> dict[str, Any]:
         "run": run.name,
         "run_type": run.type,
         "task": cell.task,
-        "variant": cell.variant,
+        "variant": variant_label(cell.task, cell.variant) if cell.in_design else None,
         "epoch": cell.epoch,
         "in_design": cell.in_design,
         "status": cell.status,
@@ -159,12 +162,24 @@ def _relative(path: str | None, experiment_dir: Path) -> str | None:
         return path
 
 
+def variant_label(task: str | None, folder: str | None) -> str | None:
+    """What tells a cell from the other cells of its task at its epoch: its folder's name
+    without the task and the `_epoch{N}` suffix (`capitalization_with_cue_epoch0` →
+    `with_cue`), or the whole folder name when it does not read that way."""
+    if not folder:
+        return None
+    stem = re.sub(r"_epoch\d+$", "", folder)
+    if task and stem.startswith(f"{task}_") and len(stem) > len(task) + 1:
+        return stem[len(task) + 1 :]
+    return stem
+
+
 def cell_label(cell: CellResult) -> str:
-    """`capitalization epoch 0`, `capitalization [..._with_cue_epoch0] epoch 0`, `sum_digits`."""
+    """`capitalization epoch 0`, `capitalization (with_cue) epoch 0`, `sum_digits`."""
     task = cell.task or "task unknown"
-    variant = f" [{cell.variant}]" if cell.variant and cell.in_design else ""
+    variant = variant_label(cell.task, cell.variant) if cell.in_design else None
     epoch = "" if cell.epoch is None else f" epoch {cell.epoch}"
-    return f"{task}{variant}{epoch}"
+    return f"{task}{f' ({variant})' if variant else ''}{epoch}"
 
 
 def _incomplete_rows(results: Results) -> list[dict[str, Any]]:
@@ -240,6 +255,7 @@ def _best(choice: BestChoice) -> dict[str, Any]:
         "task": choice.task,
         "run": choice.run,
         "epoch": choice.epoch,
+        "variant": variant_label(choice.task, choice.variant),
         "metric": choice.metric,
         "value": choice.value,
         "higher_is_better": choice.higher_is_better,
