@@ -66,9 +66,10 @@ YAML_MAX_BYTES = 8 << 20
 # RecursionError.
 YAML_MAX_DEPTH = 64
 # Alias references as expanded (an alias inside an anchor used ten times counts ten times).
-# A hand-written design shares a few parameter blocks through anchors; a billion-laughs
-# document needs about 10^9 references.
-YAML_MAX_ALIASES = 1_000
+# A generated design may alias one shared block per run (PyYAML's dumper writes &id001/*id001
+# for shared objects), so 100,000 covers a 10,000-run sweep ten times over; a billion-laughs
+# document needs about 10^9, and is refused at the first alias past the limit.
+YAML_MAX_ALIASES = 100_000
 # Values in the design once its aliases are expanded: a 10,000-run design holds ~200,000, and a
 # million keeps anything that walks the loaded design (JSON, copies) under ~100 MB.
 YAML_MAX_NODES = 1_000_000
