@@ -1,18 +1,40 @@
 # summarize-experiment: `make summarize` and `make test` create the environment themselves.
 PYTHON ?= python3
+# The oldest Python the README promises (Debian 12's own python3 is 3.11.2): `make test-oldest`
+# runs the unit suite on it, and `make lock` resolves the lock with it.
+OLDEST_PYTHON ?= /usr/bin/python3
+# .venv/ belongs to the default python3 (what `make summarize` uses); a Python named with
+# PYTHON=... gets its own .venv-<version>/, so testing another interpreter never rebuilds .venv/.
+ifndef VENV
+ifeq ($(origin PYTHON),file)
 VENV := .venv
+else
+VENV := .venv-$(shell $(PYTHON) -c 'import platform; print(platform.python_version())' 2>/dev/null)
+endif
+endif
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Every package pinned, transitive ones included; `make lock` refreshes it.
+LOCK := requirements.lock
+LOCK_PYTHON ?= $(firstword $(wildcard $(OLDEST_PYTHON)) $(PYTHON))
+PIP_QUIET := --quiet --disable-pip-version-check
 EXPERIMENT ?= examples/demo
 JOBS ?=
 SUMMARIZE_ARGS ?=
+UNIT_TESTS = $(PY) -m pytest -q -n 2 --ignore=tests/integration
+# The live-SLURM suite runs in one process: it starts and stops a single-node cluster, so it
+# must not be split across workers; it skips unless root and CI=true or SLURM_TESTBED=1.
+INTEGRATION_TESTS = $(PY) -m pytest -q tests/integration
 
-.PHONY: venv summarize summarize-when-done test lint bench demo clean
+.PHONY: venv summarize summarize-when-done test test-unit test-integration test-oldest lint \
+	lock bench demo clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# A fresh environment holding exactly the lock (no resolver: --no-deps), checked by `pip check`.
+$(STAMP): $(LOCK) requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: set PYTHON=/path/to/python3.11")'
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) --no-deps -r $(LOCK)
+	$(PY) -m pip check
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,12 +49,43 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-# Unit and end-to-end tests in parallel; then the live-SLURM suite in one process (it starts and
-# stops a single-node cluster, so it must not be split across workers; it skips unless root and
-# CI=true or SLURM_TESTBED=1).
+# Lint, then the unit and end-to-end tests in parallel, then the live-SLURM suite.
 test: $(STAMP) lint
-	$(PY) -m pytest -q -n 2 --ignore=tests/integration
-	$(PY) -m pytest -q tests/integration
+	$(UNIT_TESTS)
+	$(INTEGRATION_TESTS)
+
+test-unit: $(STAMP)
+	$(UNIT_TESTS)
+
+test-integration: $(STAMP)
+	$(INTEGRATION_TESTS)
+
+# The unit suite on OLDEST_PYTHON in its own .venv-<version>/; skipped (with the reason) when that
+# Python is missing, older than 3.11, or the same release as PYTHON.
+test-oldest:
+	@if ! $(OLDEST_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+		echo "test-oldest: skipped, $(OLDEST_PYTHON) is missing or older than 3.11"; \
+	elif [ "$$($(OLDEST_PYTHON) -V 2>&1)" = "$$($(PYTHON) -V 2>&1)" ]; then \
+		echo "test-oldest: skipped, $(OLDEST_PYTHON) is the same release as $(PYTHON)"; \
+	elif ! $(OLDEST_PYTHON) -c 'import ensurepip' 2>/dev/null; then \
+		echo "test-oldest: $(OLDEST_PYTHON) cannot make environments: apt-get install python3-venv" >&2; \
+		exit 1; \
+	else \
+		echo "test-oldest: $$($(OLDEST_PYTHON) -V 2>&1) ($(OLDEST_PYTHON))"; \
+		$(MAKE) --no-print-directory test-unit PYTHON=$(OLDEST_PYTHON); \
+	fi
+
+# Re-pin every package: requirements-dev.txt installed into a throw-away environment of the oldest
+# Python (so no release needing a newer Python is picked), then `pip freeze` becomes the lock.
+lock:
+	rm -rf .venv-lock
+	$(LOCK_PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install $(PIP_QUIET) -r requirements-dev.txt
+	{ echo '# Every package of the environment, pinned: what `make` installs (pip install --no-deps -r).'; \
+	  echo '# Made by `make lock` from requirements-dev.txt on the oldest supported Python; do not edit.'; \
+	  .venv-lock/bin/python -m pip freeze; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf .venv-lock
 
 bench: $(STAMP)
 	$(PY) bench/run_bench.py
@@ -41,4 +94,4 @@ demo: $(STAMP)
 	$(PY) examples/make_demo.py --out examples/demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .bench
+	rm -rf .venv .venv-* .pytest_cache .ruff_cache .bench

@@ -640,8 +640,9 @@ def test_lookup_hung_sacct_is_killed_with_its_children(fakes: Path) -> None:
     assert time.monotonic() - started < 6
     assert lookup.error.startswith("sacct timed out after 1 s")
     assert len(calls(sacct)) == 1  # no `sacct -c` after a timeout
-    assert lookup.available and lookup.source == "squeue"
-    assert lookup.not_found == ["1"]
+    # the hung sacct used the whole budget of the lookup, so squeue is not even started
+    assert "squeue was not run: the 1 s for all SLURM commands were used up" in lookup.error
+    assert not lookup.available and lookup.not_found == []
     deadline = time.monotonic() + 5
     while _alive(int(pid_file.read_text())) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -28,23 +28,22 @@ Facts checked against SLURM 22.05 (Debian 12):
 from __future__ import annotations
 
 import logging
-import os
 import re
-import signal
-import subprocess
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+from .safe_io import run_bounded
 
 log = logging.getLogger(__name__)
 
 # A healthy sacct answers in well under a second; a busy slurmdbd asked for hundreds of jobs can
 # take several seconds, and squeue retries an unreachable slurmctld for ~18 s before reporting
 # it itself. 30 s lets those finish with their own message but stops a hung command (NFS,
-# a dead slurmdbd holding the connection) from stalling a summary. Applies to each command.
+# a dead slurmdbd holding the connection) from stalling a summary. One budget for all the
+# commands of a lookup (sacct, sacct -c, squeue): hung commands never add up to more.
 DEFAULT_TIMEOUT_S = 30.0
-# After SIGKILL, how long to wait for the pipes to close before giving up on them.
-KILL_GRACE_S = 2.0
 # Longest stderr excerpt kept in an error message.
 STDERR_EXCERPT_CHARS = 300
 
@@ -329,55 +328,40 @@ def _explain(label: str, returncode: int, stderr: str) -> str:
     return f"{label}: {meaning} (exit {returncode}: {_excerpt(stderr)})"
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-
-
-def _run(label: str, argv: list[str], timeout_s: float) -> _Result:
-    """Run argv without a shell, in its own process group, killing the group on timeout."""
+def _run(
+    label: str, argv: list[str], timeout_s: float, *, deadline: float | None = None
+) -> _Result:
+    """Run argv without a shell, in its own process group, for `timeout_s` or until `deadline`
+    (monotonic; the budget shared by several commands), keeping at most
+    COMMAND_OUTPUT_MAX_BYTES of output; see `run_bounded`."""
     log.debug("running %s", argv)
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            start_new_session=True,
+    started = time.monotonic()
+    deadline = started + timeout_s if deadline is None else deadline
+    if deadline <= started:
+        failure = f"{label} was not run: the {timeout_s:g} s for all SLURM commands were used up"
+        return _Result(label, None, "", "", failure)
+    done = run_bounded(argv, deadline=deadline, label=label)
+    stdout = done.stdout.decode("utf-8", errors="replace")
+    stderr = done.stderr.decode("utf-8", errors="replace")
+    if done.timed_out:
+        allotted = deadline - started
+        share = (
+            f" (what was left of the {timeout_s:g} s for all SLURM commands)"
+            if round(allotted, 1) < round(timeout_s, 1)
+            else ""
         )
-    except FileNotFoundError as exc:
-        return _Result(label, None, "", "", f"{argv[0]} not found on PATH: {exc}")
-    except OSError as exc:
-        return _Result(label, None, "", "", f"{argv[0]} cannot be run: {exc}")
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        try:
-            proc.communicate(timeout=KILL_GRACE_S)
-        except subprocess.TimeoutExpired:
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:
-                    pipe.close()
-            proc.wait()
-        return _Result(
-            label,
-            None,
-            "",
-            "",
-            f"{label} timed out after {timeout_s:g} s and was killed: slurmdbd or slurmctld is "
-            "overloaded or unreachable",
+        failure = (
+            f"{label} timed out after {round(allotted, 1):g} s{share} and was killed: slurmdbd "
+            "or slurmctld is overloaded or unreachable"
         )
+        return _Result(label, None, "", "", failure)
+    if done.failure is not None:
+        return _Result(label, None, stdout, stderr, done.failure)
     if stderr.strip():
         log.debug("%s stderr: %s", label, stderr.strip())
-    if proc.returncode != 0:
-        failure = _explain(label, proc.returncode, stderr)
-        return _Result(label, proc.returncode, stdout, stderr, failure)
+    if done.returncode != 0:
+        failure = _explain(label, done.returncode or 0, stderr)
+        return _Result(label, done.returncode, stdout, stderr, failure)
     return _Result(label, 0, stdout, stderr, None)
 
 
@@ -424,10 +408,12 @@ def lookup_jobs(
     accounting record may lag slurmctld (not ended, or a placeholder); squeue's answer replaces
     such a record.
 
-    Each command is killed after `timeout_s`. Raises ValueError for an id that is not `123` or
+    All commands together get `timeout_s`: one that hangs is killed when the budget runs out,
+    and a later one gets what is left. Raises ValueError for an id that is not `123` or
     `123_4`; never raises for SLURM being absent, broken or slow.
     """
     ids = validate_job_ids(job_ids)
+    deadline = time.monotonic() + timeout_s
     if not ids:
         return SlurmLookup(available=True, source=None, jobs={}, error=None, unparsed_lines=[])
     jobs: dict[str, SlurmJob] = {}
@@ -449,13 +435,14 @@ def lookup_jobs(
             )
 
     id_list = ",".join(ids)
-    result = _run("sacct", [sacct, "-j", id_list, *SACCT_ARGS], timeout_s)
+    result = _run("sacct", [sacct, "-j", id_list, *SACCT_ARGS], timeout_s, deadline=deadline)
     if result.failure is None:
         take(result, *parse_sacct_parsable(result.stdout, source="sacct"))
     else:
         errors.append(result.failure)
         if result.returncode is not None:
-            fallback = _run("sacct -c", [sacct, "-c", "-j", id_list, *SACCT_ARGS], timeout_s)
+            fallback_argv = [sacct, "-c", "-j", id_list, *SACCT_ARGS]
+            fallback = _run("sacct -c", fallback_argv, timeout_s, deadline=deadline)
             if fallback.failure is None:
                 take(fallback, *parse_sacct_parsable(fallback.stdout, source="sacct -c"))
             else:
@@ -463,7 +450,8 @@ def lookup_jobs(
 
     to_check = [job_id for job_id in ids if _ask_squeue(job_id, jobs)]
     if to_check:
-        queue = _run("squeue", [squeue, f"--jobs={','.join(to_check)}", *SQUEUE_ARGS], timeout_s)
+        queue_argv = [squeue, f"--jobs={','.join(to_check)}", *SQUEUE_ARGS]
+        queue = _run("squeue", queue_argv, timeout_s, deadline=deadline)
         if queue.failure is None:
             take(queue, *parse_squeue(queue.stdout))
         elif queue.returncode == 1 and "Invalid job id" in queue.stderr:

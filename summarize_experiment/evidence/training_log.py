@@ -45,15 +45,20 @@ CURVE_POINTS = 64
 FAILURE_LINE_CHARS = 300
 """Failure lines are cut to this many characters (an ellipsis marks the cut)."""
 
+# Only plain repeats, alternations and look-arounds, no possessive repeats or atomic groups:
+# those are new in Python 3.11 and `re` of early 3.11 releases gets them wrong (3.11.2 took
+# `6.04e` for a number). Plain repeats give the same matches here: every shorter take of a
+# run leaves a character (digit, `.`, `e`, space, a non-`|`) that the pattern's next item or
+# the closing look-ahead refuses, so backtracking only retries what cannot succeed. An
+# optional part is written `(?:part|)`, which `re` runs faster than `(?:part)?`.
 _VALUE = (
-    rb"(-?(?:nan|inf|[0-9]{1,40}+(?:\.[0-9]{0,40}+)?+(?:[eE][-+]?[0-9]{1,4}+)?+))"
+    rb"(-?(?:nan|inf|[0-9]{1,40}(?:\.[0-9]{0,40}|)(?:[eE][-+]?[0-9]{1,4}|)))"
     rb"(?![0-9A-Za-z_.])"
 )
 # tqdm tail of the same bar, `:  16%|███▌   | 40/250 [00:19<01:44`, capturing the
-# elapsed time; it never spans another `|Loss: `.  Possessive repeats only skip
-# backtracking that could not succeed, they do not change what matches.
+# elapsed time; it never spans another `|Loss: `.
 _TAIL = (
-    rb"(?::[ ]{0,8}+[0-9]{1,3}+%\|(?!Loss: )[^|\r\n]{0,1200}+\|(?!Loss: )[^|\[\r\n]{0,80}+"
+    rb"(?::[ ]{0,8}[0-9]{1,3}%\|(?!Loss: )[^|\r\n]{0,1200}\|(?!Loss: )[^|\[\r\n]{0,80}"
     rb"\[((?:[0-9]{1,6}:)?[0-9]{1,2}:[0-9]{2})<)?"
 )
 _TAIL_MAX_LEN = 1 + 8 + 3 + 2 + 1200 + 1 + 80 + 1 + 7 + 5 + 1
@@ -79,7 +84,7 @@ _LITERAL = b"|Loss: "
 # the values forwards, steps and epochs on the reversed bytes, and the elapsed
 # time only where it is needed.
 _FORWARD = re.compile(re.escape(_LITERAL) + _VALUE)
-_BACKWARD = re.compile(re.escape(_LITERAL[::-1]) + rb"([0-9]{1,12}+\|[0-9]{1,9}+)(?![0-9])")
+_BACKWARD = re.compile(re.escape(_LITERAL[::-1]) + rb"([0-9]{1,12}\|[0-9]{1,9})(?![0-9])")
 _FORWARD_TIMED = re.compile(re.escape(_LITERAL) + _VALUE + _TAIL)
 _LOSS_MAX_LEN = 9 + 1 + 12 + len(_LITERAL) + 1 + 40 + 1 + 40 + 6 + _TAIL_MAX_LEN
 
@@ -252,36 +257,40 @@ class _Scanner:
             values = _FORWARD.findall(region)
             if len(values) == count:
                 backward = _BACKWARD.findall(region[::-1])
-                if len(backward) == count:
-                    self._record_region(region, values, backward)
+                losses = _losses(values)
+                if len(backward) == count and losses is not None:
+                    self._record_region(region, losses, backward)
                     return
         end = len(buf) if final else min(cut + _LOSS_MAX_LEN + 2, len(buf))
         found = []
         for match in LOSS_PATTERN.finditer(buf, pos, end):
             if match.start() >= cut:
                 break
-            found.append(match.groups())
             self.next_loss = max(self.next_loss, base + match.end())
+            epoch, step, value, timing = match.groups()
+            loss = _loss(value)
+            if loss is not None:
+                found.append((epoch, step, loss, timing))
         if found:
-            epochs_text, steps, values, timings = zip(*found, strict=True)
+            epochs_text, steps, losses, timings = zip(*found, strict=True)
             epochs = list(map(int, epochs_text))
             steps_array = np.array(list(map(int, steps)), dtype=np.int64)
-            self._record(epochs, steps_array, list(map(float, values)))
+            self._record(epochs, steps_array, list(losses))
             timed = dict(itertools.compress(zip(epochs, timings, strict=True), timings))
             for epoch, timing in timed.items():
                 self.epoch_elapsed[epoch] = _seconds(timing)
 
-    def _record_region(self, region: bytes, values: list[bytes], backward: list[bytes]) -> None:
+    def _record_region(self, region: bytes, losses: list[float], backward: list[bytes]) -> None:
         """Record a region whose every ``|Loss: `` starts a match.
 
-        ``values`` come in stream order; ``backward`` holds ``{epoch}|{step}``
+        ``losses`` come in stream order; ``backward`` holds ``{epoch}|{step}``
         reversed, last match first.
         """
         # reversing the joined text restores both the order and every number
         pairs = b",".join(backward)[::-1]
         numbers = np.fromstring(pairs.replace(b"|", b","), dtype=np.int64, sep=",")
         epochs = numbers[0::2].tolist()
-        self._record(epochs, numbers[1::2], list(map(float, values)))
+        self._record(epochs, numbers[1::2], losses)
         self._record_region_elapsed(region, epochs, pairs.split(b","))
 
     def _record_region_elapsed(self, region: bytes, epochs: list[int], pairs: list[bytes]) -> None:
@@ -300,7 +309,7 @@ class _Scanner:
                 missing = True
                 break
             limit = found
-            timing = _FORWARD_TIMED.match(region, found + len(pairs[at])).group(2)
+            timing = _timing(_FORWARD_TIMED.match(region, found + len(pairs[at])))
             if timing:
                 self.epoch_elapsed[epoch] = _seconds(timing)
             else:
@@ -318,7 +327,7 @@ class _Scanner:
             epoch = epochs[at]
             if epoch in done:
                 continue
-            timing = _FORWARD_TIMED.match(region, end).group(2)
+            timing = _timing(_FORWARD_TIMED.match(region, end))
             if timing:
                 done.add(epoch)
                 self.epoch_elapsed[epoch] = _seconds(timing)
@@ -422,6 +431,27 @@ class _Scanner:
             failure_line=self.failure[2] if self.failure else None,
             bytes_read=self.bytes_read,
         )
+
+
+def _loss(value: bytes) -> float | None:
+    """The loss a matched value stands for; None (no match) when it is not a number."""
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _losses(values: list[bytes]) -> list[float] | None:
+    """Every value as a float, or None when one of them is not a number."""
+    try:
+        return list(map(float, values))
+    except ValueError:
+        return None
+
+
+def _timing(match: re.Match[bytes] | None) -> bytes | None:
+    """The elapsed time of a bar matched by ``_FORWARD_TIMED``; None without one."""
+    return match.group(2) if match else None
 
 
 def _seconds(timing: bytes) -> int:
