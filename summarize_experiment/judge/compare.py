@@ -47,19 +47,23 @@ __all__ = [
 ]
 
 BOOTSTRAP_RESAMPLES = 1000
-"""Default resamples of :func:`paired_bootstrap_difference`.
+"""Default resamples B of :func:`paired_bootstrap_difference`.
 
-Time: scipy draws a B x n array of int64 sample ids, ~10 ms for n = 2,000 and B = 1,000 on the
-benchmark machine, and the whole call takes ~20-25 ms (target: at most 30 ms, as a sweep makes a
-comparison per run and task); B = 2,000 takes ~45 ms.  Precision: the Monte Carlo error of a
-95% percentile bound is ~0.09 standard errors of the difference at B = 1,000 (0.06 at 2,000),
-and the p-value resolves 1/1,001, ample to tell "clearly different" from "not".
+Time per call at n = 2,000 samples (``bench/compare_bootstrap.py``; CPU time, fastest of 60
+calls on the shared 2-core benchmark machine while other test suites ran, load 3-8): balanced
+accuracy and F1 ~19 ms, RMSE ~27 ms, within the 30 ms a call may take (a sweep makes one per
+run and task); medians under that load were ~30-40 ms.  B = 2,000 doubles it (~38 ms): about
+half is scipy drawing the B x n int64 sample ids, so the time grows as B x n.  Precision: the
+Monte Carlo error of a 95% percentile bound is ~0.085 standard errors of the difference at
+B = 1,000 (0.06 at 2,000), and the p-value resolves 1/1,001: ample to tell "clearly different"
+from "not".
 """
 
 BOOTSTRAP_BATCH = 250
-"""Resamples scipy evaluates per vectorized call: 250 x 2,000 ids (4 MB) stay in cache, which
-measured ~20% faster than one batch of all resamples at n = 2,000, and bound the memory for
-large n (a batch holds 250 x n ids and one gathered copy per input array)."""
+"""Resamples scipy evaluates per vectorized call: a batch of 250 x 2,000 ids (4 MB) stays in
+cache; measured ~20% faster than one batch of all resamples for the label statistics and ~40%
+for RMSE (float arrays), and it bounds the memory for large n (250 x n ids and one gathered
+copy of each input array)."""
 
 _TANGO_EDGE = 1e-12
 """Tango's score statistic has zero variance at a difference of exactly -1 or 1; the bounds are
@@ -292,13 +296,13 @@ def rmse(targets: np.ndarray, predictions: np.ndarray, axis: int = -1) -> np.nda
     out of each slice (each resample, in a bootstrap), so each run's RMSE is over the answers it
     gave; NaN when a slice has no such pair.  Lower is better: a negative ``a - b`` favours a.
     """
-    squared = np.subtract(predictions, targets, dtype=float)
-    np.square(squared, out=squared)
-    missing = np.isnan(squared)
-    parsed = squared.shape[axis] - _count(missing, axis)
-    np.copyto(squared, 0.0, where=missing)
+    errors = np.subtract(predictions, targets, dtype=float)
+    missing = np.isnan(errors)
+    parsed = errors.shape[axis] - _count(missing, axis)
+    np.copyto(errors, 0.0, where=missing)
+    # the sum of squares as a dot product: ~2x faster than squaring and summing
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt(np.sum(squared, axis=axis) / parsed)
+        return np.sqrt(np.vecdot(errors, errors, axis=axis) / parsed)
 
 
 def _arrays(data: ArrayLike | Sequence[ArrayLike], name: str) -> list[np.ndarray]:
@@ -339,7 +343,7 @@ def paired_bootstrap_difference(
     method=method, rng=np.random.default_rng(seed))``.  With ``paired=True`` scipy bootstraps
     the one sample ``arange(n)`` and gathers every array at the drawn ids, twice per batch; here
     ``arange(n)`` is handed to scipy as the sample itself, and each array shared by both runs
-    (the targets) gathered once per batch: the same draws and numbers, in ~40% less time.
+    (the targets) gathered once per batch: the same draws and numbers, in 35-50% less time.
 
     * interval: ``method`` "percentile" by default: consistent with the p-value below, and the
       BCa jackknife (n leave-one-out statistics) triples the time at n = 2,000; "BCa" on demand.
@@ -490,10 +494,11 @@ def minimum_detectable_difference(
     """Smallest difference in accuracy ``n`` samples per run detect (two-sided ``alpha``).
 
     Normal approximation, ``(z_{1 - alpha/2} + z_{power}) * sqrt(V / n)``, where ``V / n`` is
-    the variance of the difference of two accuracies near ``accuracy``:
+    the variance of the difference of two accuracies around ``accuracy`` (the runs' mean):
 
     * ``paired_discordance`` None: two independent evaluations of ``n`` samples each (or a
-      paired one whose agreement is unknown), ``V = 2 p (1 - p)`` at ``p = accuracy``;
+      paired one whose agreement is unknown: then usually an overestimate, as runs that agree on
+      most samples detect smaller differences), ``V = 2 p (1 - p)`` at ``p = accuracy``;
     * ``paired_discordance`` given (the share of samples exactly one run gets right, e.g.
       :attr:`PairedResult.discordance`): both runs on the same ``n`` samples, compared by
       McNemar's test, ``V = discordance`` (the variance of a per-sample difference in
