@@ -76,14 +76,15 @@ test-oldest:
 	fi
 
 # Re-pin every package: requirements-dev.txt installed into a throw-away environment of the oldest
-# Python (so no release needing a newer Python is picked), then `pip freeze` becomes the lock.
+# Python (so no release needing a newer Python is picked), then `pip freeze` becomes the lock
+# (with setuptools, which `pip install .` uses to build the package; pip itself is left out).
 lock:
 	rm -rf .venv-lock
 	$(LOCK_PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install $(PIP_QUIET) -r requirements-dev.txt
 	{ echo '# Every package of the environment, pinned: what `make` installs (pip install --no-deps -r).'; \
 	  echo '# Made by `make lock` from requirements-dev.txt on the oldest supported Python; do not edit.'; \
-	  .venv-lock/bin/python -m pip freeze; } > $(LOCK).new
+	  .venv-lock/bin/python -m pip freeze --all --exclude pip; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK)
 	rm -rf .venv-lock
 

@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps-dir", metavar="DIR", help=f"the steps' JSON (default: EXPERIMENT/{STEPS_FOLDER})"
     )
+    parser.add_argument(
+        "--no-figures", action="store_true", help="write no figures (as summarize.py --no-figures)"
+    )
     args = parser.parse_args(argv)
     folder = (
         Path(args.steps_dir)
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print_json({"status": "error", "step": "render_summary", "message": str(exc)})
         return EXIT_INPUT_ERROR
-    code, result = publish(evidence)
+    code, result = publish(evidence, figures=not args.no_figures)
     print_json(result)
     return code
 

@@ -25,6 +25,7 @@ from .evidence.model import Evidence
 from .judge.assess import assess
 from .judge.model import BestChoice, CellResult, FinetuneResult, Metrics, Results, RunResult
 from .pipeline import publish, summarize
+from .vocabulary import VERSION
 
 __all__ = [
     "BestChoice",
@@ -41,7 +42,7 @@ __all__ = [
     "publish",
     "summarize",
 ]
-__version__ = "0.2.0"
+__version__ = VERSION
 
 
 def assess_experiment(

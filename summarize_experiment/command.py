@@ -62,6 +62,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         help="seconds to wait for sacct before going on without it",
     )
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read every input again, ignoring (and then replacing) logs/summarize-cache.json",
+    )
+    parser.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="write no figures (summary-figures/*.svg) and embed none in summary.md",
+    )
+    parser.add_argument(
         "--when-done",
         action="store_true",
         help="submit the summary as a SLURM job that starts when every "
@@ -79,6 +89,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             use_sacct=not args.no_sacct,
             sacct_timeout_s=args.sacct_timeout,
             on_progress=on_progress,
+            figures=not args.no_figures,
+            use_cache=not args.no_cache,
         )
     print_json(result)
     return code

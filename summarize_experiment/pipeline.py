@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_all_atomically
+from .atomic import write_all_atomically, write_atomically
+from .evidence.cache import CACHE_FILE, cache_document
 from .evidence.design import DesignError
 from .evidence.gather import gather
 from .evidence.model import Evidence
 from .jsonio import dumps
 from .judge.assess import assess
+from .judge.model import Results
 from .report.process_log import LOG_RELATIVE_PATH, ProcessLog, log_results
 from .report.render import render_markdown
 from .report.tables import build_report
@@ -26,6 +28,7 @@ from .vocabulary import COMPLETED, EXIT_OK, EXIT_USAGE
 
 SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
+FIGURES_FOLDER = "summary-figures"
 
 
 def generated_at() -> str:
@@ -53,13 +56,58 @@ def _append_log_safely(log: ProcessLog, experiment_dir: Path) -> tuple[Path | No
         return None, message
 
 
-def publish(evidence: Evidence) -> tuple[int, dict[str, Any]]:
-    """Judge the evidence, write summary.md and summary.json, append the log; return (exit
-    code, the JSON result)."""
+def save_cache(evidence: Evidence) -> None:
+    """Keep what was read for the next run (in `logs/`); a cache that cannot be written only
+    costs the next run its speed, so that is said on stderr and nothing more."""
+    experiment_dir = evidence.design.directory
+    logs = [
+        (f, evidence.logs[f.path]) for r in evidence.runs for f in r.logs if f.path in evidence.logs
+    ]
+    stdouts = [
+        (f, evidence.stdouts[f.path])
+        for r in evidence.runs
+        for f in r.job_stdouts
+        if f.path in evidence.stdouts
+    ]
+    document = cache_document(logs, stdouts, evidence.samples_read)
+    try:
+        write_atomically(experiment_dir / CACHE_FILE, dumps(document) + "\n")
+    except OSError as exc:
+        print(f"summarize-experiment: the read cache cannot be written ({exc})", file=sys.stderr)
+
+
+def draw_figures(results: Results, experiment_dir: Path) -> list[dict[str, Any]]:
+    """Write the figures (SVG, byte-stable) into `summary-figures/`; their entries for the
+    report, with the markdown that embeds each with a link relative to summary.md."""
+    from .report.charts import loss_curves, task_figures
+    from .report.figures import figure_markdown, write_figures
+
+    figures = write_figures(
+        experiment_dir / FIGURES_FOLDER, loss_curves(results), task_figures(results)
+    )
+    lines = figure_markdown(figures, experiment_dir)
+    return [
+        {
+            "kind": figure.kind,
+            "path": figure.path.relative_to(experiment_dir).as_posix(),
+            "alt": figure.alt,
+            "width_px": figure.width_px,
+            "height_px": figure.height_px,
+            "markdown": line,
+        }
+        for figure, line in zip(figures, lines, strict=True)
+    ]
+
+
+def publish(evidence: Evidence, *, figures: bool = True) -> tuple[int, dict[str, Any]]:
+    """Judge the evidence, draw the figures (unless `figures` is False), write summary.md and
+    summary.json, append the log; return (exit code, the JSON result)."""
     experiment_dir = evidence.design.directory
     results = assess(evidence)
     log = log_results(results)
     report = build_report(results, generated_at())
+    if figures:
+        report["figures"] = draw_figures(results, experiment_dir)
     summary_md, summary_json = write_all_atomically(
         {
             experiment_dir / SUMMARY_MD: render_markdown(report),
@@ -129,6 +177,8 @@ def summarize(
     use_sacct: bool = True,
     sacct_timeout_s: float | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    figures: bool = True,
+    use_cache: bool = True,
 ) -> tuple[int, dict[str, Any]]:
     """Gather, judge, write; returns (exit code, the JSON result printed by the CLI).
 
@@ -142,8 +192,10 @@ def summarize(
             use_sacct=use_sacct,
             sacct_timeout_s=sacct_timeout_s,
             on_progress=on_progress,
+            use_cache=use_cache,
         )
-        return publish(evidence)
+        save_cache(evidence)
+        return publish(evidence, figures=figures)
     except DesignError as exc:
         return EXIT_USAGE, failure(experiment_dir, str(exc), design_error=True)
     except Exception as exc:

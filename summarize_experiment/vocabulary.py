@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+VERSION: Final = "0.2.0"
+"""This tool's version (the package's, and part of the read cache's key)."""
+
 # --- SLURM job states (sacct/squeue, SLURM 22.05) ---------------------------------------------
 
 ENDED_STATES: Final = frozenset(

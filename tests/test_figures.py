@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -21,6 +22,7 @@ from summarize_experiment.report.figures import (
     MetricSeries,
     TaskFigure,
     figure_markdown,
+    metric_file,
     write_figures,
 )
 
@@ -118,7 +120,7 @@ def test_files_have_the_promised_names_and_sizes(written: tuple[Path, list[fig.F
     folder, figures = written
     names = ["training-loss.svg", "metric-capitalization.svg", "metric-sum_digits.svg"]
     assert [f.path for f in figures] == [folder / n for n in names]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*names, fig.MANIFEST_FILE])
     assert [f.kind for f in figures] == [fig.KIND_LOSS, fig.KIND_METRIC, fig.KIND_METRIC]
     for figure in figures:
         root = parse(figure.path)
@@ -271,7 +273,9 @@ def test_stale_figures_are_removed_and_nothing_else(tmp_path: Path) -> None:
     (folder / "metric-old_task.svg").write_text("stale")
     figures = write_figures(folder, [], tasks[:1])
     assert [f.path.name for f in figures] == ["metric-capitalization.svg"]
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*keep, "metric-capitalization.svg"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [*keep, "metric-capitalization.svg", fig.MANIFEST_FILE]
+    )
     assert write_figures(folder, [], []) == []
     assert sorted(p.name for p in folder.iterdir()) == sorted(keep)
 
@@ -291,8 +295,9 @@ def test_write_is_atomic_and_leaves_no_temporaries(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", spy)
+    (folder / fig.MANIFEST_FILE).unlink()  # what they were drawn from is unknown: redraw all
     write_figures(folder, curves, tasks)
-    assert [dst for _, dst in replaced] == [p.name for p in before]
+    assert [dst for _, dst in replaced] == [p.name for p in before] + [fig.MANIFEST_FILE]
     assert all(src.startswith(".") and src.endswith(".tmp") for src, _ in replaced)
     assert {p: p.read_bytes() for p in before} == before
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
@@ -301,6 +306,7 @@ def test_write_is_atomic_and_leaves_no_temporaries(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(fig, "_svg_bytes", full)
+    (folder / fig.MANIFEST_FILE).unlink()
     with pytest.raises(OSError):
         write_figures(folder, curves, tasks)
     assert {p: p.read_bytes() for p in before} == before
@@ -445,3 +451,32 @@ def test_markdown_renders_to_the_image_and_its_alt(
     alts = [*(f.alt for f in figures), "loss [a] *b* <i>c</i> d_e_"]
     assert [i["alt"] for i in parser.found] == alts
     assert "<i>" not in html
+
+
+def test_unchanged_figures_are_not_drawn_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A figure whose inputs did not change and whose file is as written is kept without
+    drawing; a changed input or a changed file redraws that figure alone."""
+    folder = tmp_path / "figs"
+    curves, tasks = sample()
+    first = write_figures(folder, curves, tasks)
+    before = {f.path.name: f.path.read_bytes() for f in first}
+    drawn: list[str] = []
+    real = fig._metric_svg
+
+    def counting(task: TaskFigure) -> object:
+        drawn.append(task.task)
+        return real(task)
+
+    monkeypatch.setattr(fig, "_metric_svg", counting)
+    again = write_figures(folder, curves, tasks)
+    assert again == first and drawn == []
+    assert {f.path.name: f.path.read_bytes() for f in again} == before
+    changed = [dataclasses.replace(tasks[0], metric="accuracy"), *tasks[1:]]
+    write_figures(folder, curves, changed)
+    assert drawn == [tasks[0].task]
+    (folder / metric_file(tasks[1].task)).write_text("not the figure")
+    write_figures(folder, curves, changed)
+    assert drawn == [tasks[0].task, tasks[1].task]
+    assert (folder / metric_file(tasks[1].task)).read_bytes() == before[metric_file(tasks[1].task)]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from summarize_experiment.pipeline import summarize
 from summarize_experiment.report.figures import (
     ControlBand,
     Figure,
@@ -27,6 +28,7 @@ from summarize_experiment.report.figures import (
     figure_markdown,
     write_figures,
 )
+from testing.synthetic import EvalSpec, ExperimentSpec, RunSpec, build_experiment
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -160,28 +162,79 @@ def render(binary: str, page: Path, profile: Path) -> list[dict[str, object]]:
     return found
 
 
-def test_summary_figures_load_in_headless_chromium(tmp_path: Path) -> None:
+def need_chromium() -> str:
     binary = chromium()
     if binary is None:
         pytest.skip(
             "no headless browser: Chromium not found on PATH or at /usr/bin/chromium "
             "(Debian: apt-get install -y --no-install-recommends chromium)"
         )
-    summary, figures = experiment(tmp_path / "experiment")
-    links = IMAGE_LINK.findall(summary.read_text(encoding="utf-8"))
-    assert len(links) == len(figures) == len(list(figures[0].path.parent.iterdir())) == 3
-    assert all(not link.startswith(("/", "file:")) and " " not in link for link in links)
+    return binary
 
+
+def check_in_chromium(
+    binary: str, summary: Path, sizes: list[tuple[int, int]], profile: Path
+) -> list[str]:
+    """Load every image summary.md links, as a browser beside it would, and check each loads
+    with its expected size and is not blank; returns the links."""
+    links = IMAGE_LINK.findall(summary.read_text(encoding="utf-8"))
+    assert len(links) == len(sizes)
+    assert all(not link.startswith(("/", "file:")) and " " not in link for link in links)
     images = "\n".join(f'<img src="{html.escape(src)}" alt="">' for src in [*links, MISSING])
     page = summary.parent / "figures-check.html"
     page.write_text(PAGE.format(images=images), encoding="utf-8")
-    found = render(binary, page, tmp_path / "profile")
-
+    try:
+        found = render(binary, page, profile)
+    finally:
+        page.unlink()
     assert [image["src"] for image in found] == [*links, MISSING]
     *loaded, missing = found
     assert missing["complete"] and missing["width"] == 0, "the page cannot tell a broken image"
-    for image, figure in zip(loaded, figures, strict=True):
+    for image, (width, height) in zip(loaded, sizes, strict=True):
         assert image["complete"] is True, image
-        assert (image["width"], image["height"]) == (figure.width_px, figure.height_px), image
+        assert (image["width"], image["height"]) == (width, height), image
         if isinstance(image["ink"], int):  # a drawing, not a blank: lines, text, axes
-            assert image["ink"] > 0.005 * figure.width_px * figure.height_px, image
+            assert image["ink"] > 0.005 * width * height, image
+    return links
+
+
+def test_summary_figures_load_in_headless_chromium(tmp_path: Path) -> None:
+    binary = need_chromium()
+    summary, figures = experiment(tmp_path / "experiment")
+    assert len(figures) == len(list(figures[0].path.parent.glob("*.svg"))) == 3
+    sizes = [(figure.width_px, figure.height_px) for figure in figures]
+    check_in_chromium(binary, summary, sizes, tmp_path / "profile")
+
+
+def test_the_summary_md_of_an_experiment_shows_its_figures(
+    tmp_path: Path, template_cache: Path
+) -> None:
+    """summary.md as the summarizer writes it for a real experiment: its loss figure and its
+    task figures load, each at the size summary.json records."""
+    binary = need_chromium()
+    targets = ["1", "0"] * 10
+
+    def answers(right: int) -> list[str]:
+        return targets[:right] + ["1"] * (len(targets) - right)
+
+    spec = ExperimentSpec(
+        name="figures",
+        runs=[RunSpec("r4", steps_per_epoch=30), RunSpec("r8", steps_per_epoch=30),
+              RunSpec("base", type="control")],
+        tasks=["cap"],
+        evals=[
+            *[EvalSpec(run, "cap", epoch, targets, answers(14 + 2 * epoch))
+              for run in ("r4", "r8") for epoch in (0, 1)],
+            EvalSpec("base", "cap", None, targets, ["1"] * 20),
+        ],
+        epochs=2,
+    )  # fmt: skip
+    exp = build_experiment(tmp_path, spec, cache_dir=template_cache)
+    code, result = summarize(exp, use_sacct=False)
+    assert code == 0, result
+    report = json.loads((exp / "summary.json").read_text(encoding="utf-8"))
+    kinds = [figure["kind"] for figure in report["figures"]]
+    assert kinds == ["training-loss", "task-metric"]
+    sizes = [(figure["width_px"], figure["height_px"]) for figure in report["figures"]]
+    links = check_in_chromium(binary, exp / "summary.md", sizes, tmp_path / "profile")
+    assert links == [figure["path"] for figure in report["figures"]]

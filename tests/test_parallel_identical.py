@@ -92,7 +92,15 @@ def _outputs(exp: Path, stdout: str) -> tuple[dict, str, dict]:
 
 
 def _command(exp: Path, jobs: int) -> list[str]:
-    return [sys.executable, str(SUMMARIZE), str(exp), "--no-sacct", "--jobs", str(jobs)]
+    return [
+        sys.executable,
+        str(SUMMARIZE),
+        str(exp),
+        "--no-sacct",
+        "--no-cache",
+        "--jobs",
+        str(jobs),
+    ]
 
 
 def _summarize(exp: Path, jobs: int) -> tuple[dict, str, dict]:

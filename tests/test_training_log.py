@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from summarize_experiment.evidence import training_log
 from summarize_experiment.evidence.training_log import (
+    CURVE_BUCKETS,
     CURVE_POINTS,
     LOSS_PATTERN,
     LossPoint,
@@ -106,25 +107,51 @@ def naive_scan(data: bytes) -> dict:
         if match[4]:
             elapsed[int(match[1])] = seconds(match[4])
     width = 1
-    while len({point.step // width for point in points}) > CURVE_POINTS:
+    while len({point.step // width for point in points}) > CURVE_BUCKETS:
         width *= 2
-    buckets: dict[int, LossPoint] = {}
+    by_bucket: dict[int, list[LossPoint]] = {}
     for point in points:
-        key = point.step // width
-        if key not in buckets or point.step >= buckets[key].step:
-            buckets[key] = point
+        by_bucket.setdefault(point.step // width, []).append(point)
+    curve: list[LossPoint] = []
+    for key in sorted(by_bucket):
+        group = by_bucket[key]  # in stream order
+        last = max(group, key=lambda point: point.step)  # max() keeps the first of equals...
+        last = [p for p in group if p.step == last.step][-1]  # ...the later update counts
+        kept = [last]
+        finite_group = [p for p in group if math.isfinite(p.loss)]
+        if finite_group:
+            kept.append(min(finite_group, key=lambda point: point.loss))  # earliest on a tie
+            kept.append(max(finite_group, key=lambda point: point.loss))
+        others = [p for p in dict.fromkeys(kept[1:]) if p != last]
+        # step order; on one step the last update comes last and the others by loss
+        curve += sorted([*others, last], key=lambda p: (p.step, p is last, p.loss))
+    epoch_ends: dict[int, int] = {}
+    for point in points:
+        epoch_ends[point.epoch] = max(epoch_ends.get(point.epoch, point.step), point.step)
+    non_finite = [point for point in points if not math.isfinite(point.loss)]
     return TrainingLogScan(
         final=points[-1] if points else None,
         diverged=bool(points) and not math.isfinite(points[-1].loss),
         min_finite=min(finite, key=lambda point: point.loss) if finite else None,
-        curve=sorted(buckets.values(), key=lambda point: point.step),
+        curve=curve,
         updates=len(points),
+        epoch_ends=dict(sorted(epoch_ends.items())),
+        first_non_finite=non_finite[0] if non_finite else None,
         elapsed_seconds=float(sum(elapsed.values())) if elapsed else None,
         bytes_read=len(data),
     ).to_dict()
 
 
-LOSS_FIELDS = ("final", "diverged", "min_finite", "curve", "updates", "elapsed_seconds")
+LOSS_FIELDS = (
+    "final",
+    "diverged",
+    "min_finite",
+    "curve",
+    "updates",
+    "elapsed_seconds",
+    "epoch_ends",
+    "first_non_finite",
+)
 
 
 def loss_fields(result: dict) -> dict:
@@ -267,6 +294,8 @@ def test_empty_stream() -> None:
         "elapsed_seconds": None,
         "failure_line": None,
         "bytes_read": 0,
+        "epoch_ends": {},
+        "first_non_finite": None,
     }
     assert scan_training_chunks([b"", b""]).bytes_read == 0
 
@@ -563,3 +592,19 @@ def test_pick_latest_stdout_edge_cases(tmp_path: Path) -> None:
     assert pick_latest_stdout([tmp_path / "slurm-1.out"]) is None
     only = _touch(tmp_path / "slurm-1.out", 1_700_000_000)
     assert pick_latest_stdout([tmp_path / "slurm-2.out", only]) == only
+
+
+def test_the_curve_keeps_every_bucket_s_spike_and_dip() -> None:
+    """Decimated to at most CURVE_POINTS points, the curve still shows a one-step spike and a
+    one-step dip (each bucket keeps its lowest and highest loss), and the epoch ends."""
+    losses = [[repr(1.0 + 0.001 * (i % 7)) for i in range(2500)] for _ in range(2)]
+    losses[0][1344] = "50.0"  # global step 1345
+    losses[1][1499] = "0.001"  # global step 4000
+    scan = scan_text(torchtune_stdout(losses))
+    assert len(scan.curve) <= CURVE_POINTS
+    assert scan.updates >= 5000
+    by_step = {point.step: point.loss for point in scan.curve}
+    assert by_step[1345] == 50.0 and by_step[4000] == 0.001
+    assert scan.epoch_ends == {1: 2500, 2: 5000}
+    assert scan.first_non_finite is None
+    assert [p.step for p in scan.curve] == sorted(p.step for p in scan.curve)

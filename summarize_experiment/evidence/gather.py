@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import slurm
+from .cache import ReadCache, load_cache
 from .design import load_design
 from .layout import detect_layout, find_run_files
 from .model import DatasetFile, Evidence, LogRead, RunFiles, RunLogEntry, SlurmEvidence
@@ -85,6 +86,7 @@ def gather(
     *,
     with_samples: bool = True,
     read_logs: bool = True,
+    use_cache: bool = False,
     jobs: int = 1,
     use_sacct: bool = True,
     sacct_timeout_s: float | None = None,
@@ -93,20 +95,29 @@ def gather(
     """All the evidence of an experiment; raises DesignError without a usable design.
 
     `with_samples`: read each finished log's samples (else its header only); `read_logs`:
-    read the logs at all (step 2 needs only the job stdouts)."""
+    read the logs at all (step 2 needs only the job stdouts); `use_cache`: take what an
+    earlier run read of each unchanged file from the experiment's cache (see `cache`)."""
     design = load_design(experiment_dir)
     layout = detect_layout(design)
     runs = tuple(find_run_files(design, run.name, layout) for run in design.runs)
     run_logs, notes = read_run_logs(design.directory)
     entries = tuple(run_logs)
     found = ask_slurm(job_ids(runs, entries), use_sacct=use_sacct, timeout_s=sacct_timeout_s)
-    logs, stdouts = read_all(
-        [log.path for run in runs for log in run.logs] if read_logs else [],
-        [out.path for run in runs for out in run.job_stdouts],
+    cache = load_cache(design.directory) if use_cache else ReadCache()
+    notes += [cache.note] if cache.note else []
+    log_files = [log for run in runs for log in run.logs] if read_logs else []
+    out_files = [out for run in runs for out in run.job_stdouts]
+    known_logs = {f.path: read for f in log_files if (read := cache.log(f, with_samples))}
+    known_outs = {f.path: read for f in out_files if (read := cache.stdout(f))}
+    fresh_logs, fresh_outs = read_all(
+        [f.path for f in log_files if f.path not in known_logs],
+        [f.path for f in out_files if f.path not in known_outs],
         with_samples=with_samples,
         jobs=jobs,
         on_progress=on_progress,
     )
+    logs = {f.path: known_logs.get(f.path) or fresh_logs[f.path] for f in log_files}
+    stdouts = {f.path: known_outs.get(f.path) or fresh_outs[f.path] for f in out_files}
     design_paths = [t.dataset for t in design.task_designs if t.dataset]
     design_paths += [design.training_data] if design.training_data else []
     datasets = {path: read_dataset(path) for path in dataset_paths(runs, design_paths)}

@@ -68,21 +68,24 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def _stat(entry: os.DirEntry) -> tuple[int, int]:
+def _stat(entry: os.DirEntry) -> tuple[int, int, int]:
+    """(mtime_ns, size, inode) of what the entry names (a link is followed)."""
     try:
         info = entry.stat()
     except OSError:
-        return 0, 0
-    return info.st_mtime_ns, info.st_size
+        return 0, 0, 0
+    return info.st_mtime_ns, info.st_size, info.st_ino
 
 
 def _stdouts(folder: Path, place: str, **where: Any) -> list[JobStdoutFile]:
     found = []
     for entry in _entries(folder):
         if STDOUT_NAME.match(entry.name) and _is_file(entry):
-            mtime, size = _stat(entry)
+            mtime, size, inode = _stat(entry)
             job_id = job_id_from_stdout_name(entry.name)
-            found.append(JobStdoutFile(entry.path, job_id, place, mtime, size, **where))
+            found.append(
+                JobStdoutFile(entry.path, job_id, place, mtime, size, inode=inode, **where)
+            )
     return found
 
 
@@ -90,8 +93,8 @@ def _logs(folder: Path, cell: str | None) -> list[LogFile]:
     found = []
     for entry in _entries(folder / "logs"):
         if Path(entry.name).suffix in EVAL_LOG_SUFFIXES and _is_file(entry):
-            mtime, size = _stat(entry)
-            found.append(LogFile(entry.path, cell, mtime, size))
+            mtime, size, inode = _stat(entry)
+            found.append(LogFile(entry.path, cell, mtime, size, inode))
     return found
 
 

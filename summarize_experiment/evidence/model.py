@@ -34,6 +34,7 @@ class JobStdoutFile:
     size: int
     epoch_folder: int | None = None
     cell_folder: str | None = None
+    inode: int = 0
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class LogFile:
     cell_folder: str | None
     mtime_ns: int
     size: int
+    inode: int = 0
 
 
 @dataclass(frozen=True)

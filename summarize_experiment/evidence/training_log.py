@@ -39,8 +39,11 @@ __all__ = [
     "scan_training_log",
 ]
 
-CURVE_POINTS = 64
-"""Upper bound on the number of points kept in :attr:`TrainingLogScan.curve`."""
+CURVE_BUCKETS = 166
+"""Buckets of consecutive steps the loss curve is reduced to; each keeps at most three points
+(its lowest and highest finite loss and its last update), so the curve holds at most
+``CURVE_POINTS`` points: enough to draw it at full width, spikes included."""
+CURVE_POINTS = 3 * CURVE_BUCKETS
 
 FAILURE_LINE_CHARS = 300
 """Failure lines are cut to this many characters (an ellipsis marks the cut)."""
@@ -137,9 +140,13 @@ class TrainingLogScan:
     ``final`` is the last loss update of the file (the spec's rule), even when it
     is ``nan``/``inf``; ``diverged`` is then True and no earlier finite value is
     substituted.  ``min_finite`` is the smallest finite loss and where it was
-    seen.  ``curve`` holds the last value seen per step, ordered by step and
-    reduced to at most :data:`CURVE_POINTS` points by bucketing consecutive steps
-    (each bucket is represented by its highest step).  ``elapsed_seconds`` sums,
+    seen.  ``curve`` is the loss by step reduced to at most :data:`CURVE_POINTS`
+    points: consecutive steps are bucketed (buckets of a power-of-two width, the
+    smallest giving at most :data:`CURVE_BUCKETS` buckets) and each bucket keeps
+    its lowest and its highest finite loss (the earliest on a tie) and its last
+    update (the highest step; on a repeated step, the later update), in step order.
+    ``epoch_ends`` maps each epoch (as printed) to the last step it reached;
+    ``first_non_finite`` is the first update whose loss is not finite.  ``elapsed_seconds`` sums,
     over epochs, the tqdm elapsed time of the last update of each epoch; note that
     the repeat of an epoch's last update printed after the checkpoint includes the
     checkpoint time.  ``failure_line`` is the most telling failure line: an
@@ -158,6 +165,8 @@ class TrainingLogScan:
     elapsed_seconds: float | None = None
     failure_line: str | None = None
     bytes_read: int = 0
+    epoch_ends: dict[int, int] = field(default_factory=dict)
+    first_non_finite: LossPoint | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict (``json.dumps(..., allow_nan=False)`` works).
@@ -178,6 +187,8 @@ class TrainingLogScan:
             "elapsed_seconds": self.elapsed_seconds,
             "failure_line": self.failure_line,
             "bytes_read": self.bytes_read,
+            "epoch_ends": {str(epoch): step for epoch, step in self.epoch_ends.items()},
+            "first_non_finite": self.first_non_finite.to_dict() if self.first_non_finite else None,
         }
 
 
@@ -204,7 +215,9 @@ class _Scanner:
         self.final: tuple[int, int, float] | None = None
         self.min_finite: tuple[int, int, float] | None = None
         self.width = 1
-        self.buckets: dict[int, tuple[int, int, float]] = {}
+        self.buckets: dict[int, _Bucket] = {}
+        self.epoch_ends: dict[int, int] = {}
+        self.first_non_finite: _Point | None = None
         self.epoch_elapsed: dict[int, int] = {}
         self.failure: tuple[int, int, str] | None = None  # (tier, position, text)
 
@@ -338,37 +351,82 @@ class _Scanner:
         count = len(values)
         self.updates += count
         self.final = (epochs[-1], int(steps[-1]), values[-1])
+        loss = np.asarray(values, dtype=np.float64)
+        finite = np.isfinite(loss)
         low = min(filter(math.isfinite, values), default=None)
         if low is not None and (self.min_finite is None or low < self.min_finite[2]):
             at = values.index(low)
             self.min_finite = (epochs[at], int(steps[at]), low)
-        # bucket the points; with steps in order only the last point of a bucket matters
-        chosen: list[int] = list(range(count))
-        if count > 2 and bool(np.all(steps[1:] >= steps[:-1])):
-            keys = steps // self.width
-            chosen = np.flatnonzero(keys[1:] != keys[:-1]).tolist()
-            chosen.append(count - 1)
-        width, buckets = self.width, self.buckets
-        for at, step in zip(chosen, steps[chosen].tolist(), strict=True):
-            key = step // width
-            held = buckets.get(key)
-            if held is None or step >= held[1]:
-                buckets[key] = (epochs[at], step, values[at])
-                if len(buckets) > CURVE_POINTS:
-                    width = self._coarsen()
-                    buckets = self.buckets
+        if self.first_non_finite is None and not finite.all():
+            at = int(np.argmin(finite))
+            self.first_non_finite = (epochs[at], int(steps[at]), values[at])
+        epoch_array = np.asarray(epochs)
+        for epoch in np.unique(epoch_array).tolist():
+            last = int(steps[epoch_array == epoch].max())
+            self.epoch_ends[epoch] = max(self.epoch_ends.get(epoch, last), last)
 
-    def _coarsen(self) -> int:
-        while len(self.buckets) > CURVE_POINTS:
-            self.width *= 2
-            merged: dict[int, tuple[int, int, float]] = {}
-            for point in self.buckets.values():
-                key = point[1] // self.width
-                held = merged.get(key)
-                if held is None or point[1] > held[1]:
-                    merged[key] = point
-            self.buckets = merged
-        return self.width
+        def point(at: int) -> _Point:
+            return (epochs[at], int(steps[at]), values[at])
+
+        if count > 1 and not bool(np.all(steps[1:] >= steps[:-1])):
+            for at in range(count):
+                one = point(at)
+                self._merge(one[1], (one, one, one) if finite[at] else (None, None, one))
+            return
+        # steps in order: each bucket is a run of consecutive updates; widen the buckets first
+        # to what these steps need, so a region is a few runs, not one per step
+        self._fit_width(steps)
+        keys = steps // self.width
+        bounds = (np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist()
+        lowest = np.where(finite, loss, np.inf)
+        highest = np.where(finite, loss, -np.inf)
+        for start, stop in zip([0, *bounds], [*bounds, count], strict=True):
+            lo = start + int(np.argmin(lowest[start:stop]))
+            hi = start + int(np.argmax(highest[start:stop]))
+            self._merge(
+                int(steps[start]),
+                (
+                    point(lo) if finite[lo] else None,
+                    point(hi) if finite[hi] else None,
+                    point(stop - 1),
+                ),
+            )
+
+    def _merge(self, step: int, bucket: _Bucket) -> None:
+        key = step // self.width
+        held = self.buckets.get(key)
+        self.buckets[key] = bucket if held is None else _combine(held, bucket)
+        if len(self.buckets) > CURVE_BUCKETS:
+            self._coarsen()
+
+    def _coarsen(self) -> None:
+        width = self.width
+        while len({key * self.width // width for key in self.buckets}) > CURVE_BUCKETS:
+            width *= 2
+        self._coarsen_to(width)
+
+    def _fit_width(self, steps: np.ndarray) -> None:
+        """Widen the buckets to the narrowest width at which the buckets held and those of
+        `steps` are at most CURVE_BUCKETS (the width the stream reaches anyway)."""
+        width = self.width
+        while True:
+            keys = set(np.unique(steps // width).tolist())
+            keys.update(key * self.width // width for key in self.buckets)
+            if len(keys) <= CURVE_BUCKETS:
+                break
+            width *= 2
+        self._coarsen_to(width)
+
+    def _coarsen_to(self, width: int) -> None:
+        if width == self.width:
+            return
+        factor = width // self.width
+        merged: dict[int, _Bucket] = {}
+        for key in sorted(self.buckets):
+            held = merged.get(key // factor)
+            bucket = self.buckets[key]
+            merged[key // factor] = bucket if held is None else _combine(held, bucket)
+        self.buckets, self.width = merged, width
 
     def _scan_text(self, cut: int, final: bool) -> None:
         buf, base = self.buf, self.base
@@ -419,7 +477,11 @@ class _Scanner:
     def _result(self) -> TrainingLogScan:
         final = LossPoint(*self.final) if self.final else None
         best = LossPoint(*self.min_finite) if self.min_finite else None
-        curve = [LossPoint(*point) for point in sorted(self.buckets.values(), key=_second)]
+        curve = [
+            LossPoint(*found)
+            for key in sorted(self.buckets)
+            for found in _bucket_points(self.buckets[key])
+        ]
         elapsed = float(sum(self.epoch_elapsed.values())) if self.epoch_elapsed else None
         return TrainingLogScan(
             final=final,
@@ -430,6 +492,8 @@ class _Scanner:
             elapsed_seconds=elapsed,
             failure_line=self.failure[2] if self.failure else None,
             bytes_read=self.bytes_read,
+            epoch_ends=dict(sorted(self.epoch_ends.items())),
+            first_non_finite=LossPoint(*self.first_non_finite) if self.first_non_finite else None,
         )
 
 
@@ -452,6 +516,32 @@ def _losses(values: list[bytes]) -> list[float] | None:
 def _timing(match: re.Match[bytes] | None) -> bytes | None:
     """The elapsed time of a bar matched by ``_FORWARD_TIMED``; None without one."""
     return match.group(2) if match else None
+
+
+_Point = tuple[int, int, float]
+_Bucket = tuple[_Point | None, _Point | None, _Point]
+"""A bucket of the curve: its lowest and highest finite loss (None when it has none) and its
+last update, each as (epoch, step, loss)."""
+
+
+def _combine(held: _Bucket, new: _Bucket) -> _Bucket:
+    """Two buckets' points as one: `held` holds earlier updates than `new` (or, when
+    coarsening, lower steps), so a tie keeps `held`'s point; the last update is the one of
+    the highest step, the later one on a repeated step."""
+    low, high = held[0], held[1]
+    if new[0] is not None and (low is None or new[0][2] < low[2]):
+        low = new[0]
+    if new[1] is not None and (high is None or new[1][2] > high[2]):
+        high = new[1]
+    return (low, high, new[2] if new[2][1] >= held[2][1] else held[2])
+
+
+def _bucket_points(bucket: _Bucket) -> list[_Point]:
+    """A bucket's points, each once, in step order; on one step the last update comes last
+    and the others by loss."""
+    low, high, last = bucket
+    others = [p for p in dict.fromkeys(filter(None, (low, high))) if p != last]
+    return sorted([*others, last], key=lambda p: (p[1], p is last, p[2]))
 
 
 def _seconds(timing: bytes) -> int:

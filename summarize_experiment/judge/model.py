@@ -51,6 +51,8 @@ class TrainingResult:
     duration_source: str | None
     finished: bool
     warning: str | None = None
+    epoch_ends: dict[int, int] = field(default_factory=dict)
+    first_non_finite: LossPoint | None = None
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,8 @@ def training_result(
         duration_source=source,
         finished=status == COMPLETED,
         warning=warning,
+        epoch_ends=dict(scan.epoch_ends) if scan else {},
+        first_non_finite=scan.first_non_finite if scan else None,
     )
 
 

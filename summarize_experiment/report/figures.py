@@ -266,16 +266,85 @@ def write_figures(
     repeated = sorted(name for name, n in Counter(name for name, _, _ in planned).items() if n > 1)
     if repeated:
         raise ValueError(f"two task figures would share a file: {', '.join(repeated)}")
+    drawn_before = _read_manifest(folder)
+    inputs = {name: _digest(kind, draw) for name, kind, draw in planned}
     rendered: dict[str, bytes] = {}
     figures: list[Figure] = []
-    if planned:
+    kept: dict[str, dict[str, Any]] = {}
+    to_draw = []
+    for name, kind, draw in planned:
+        before = drawn_before.get(name)
+        if (
+            before is not None
+            and before["inputs"] == inputs[name]
+            and _intact(folder, name, before)
+        ):
+            kept[name] = before
+            figures.append(
+                Figure(folder / name, before["alt"], before["width_px"], before["height_px"], kind)
+            )
+        else:
+            to_draw.append((name, kind, draw))
+            figures.append(Figure(folder / name, "", 0, 0, kind))
+    if to_draw:
         with _matplotlib_context():
-            for name, kind, draw in planned:
+            for name, kind, draw in to_draw:
                 svg, alt, (width, height) = draw()
                 rendered[name] = svg
-                figures.append(Figure(folder / name, alt, _px(width), _px(height), kind))
-    _replace_files(folder, rendered)
+                drawn = Figure(folder / name, alt, _px(width), _px(height), kind)
+                figures[[f.path.name for f in figures].index(name)] = drawn
+    manifest = {
+        name: {
+            "inputs": inputs[name],
+            "sha256": kept[name]["sha256"]
+            if name in kept
+            else hashlib.sha256(rendered[name]).hexdigest(),
+            "alt": figure.alt,
+            "width_px": figure.width_px,
+            "height_px": figure.height_px,
+        }
+        for name, figure in zip(inputs, figures, strict=True)
+    }
+    _replace_files(folder, rendered, keep=set(kept), manifest=manifest if planned else None)
     return figures
+
+
+MANIFEST_FILE = "figures.json"
+"""What each figure was drawn from (a digest of its inputs and of this module) and the digest
+of its file: a figure whose inputs did not change, and whose file is as written, is not drawn
+again (matplotlib is not even imported when none needs drawing)."""
+
+
+def _module_digest() -> str:
+    from importlib.metadata import version
+
+    source = Path(__file__).read_bytes()
+    return hashlib.sha256(source + version("matplotlib").encode()).hexdigest()
+
+
+def _digest(kind: str, draw: Callable[[], Drawn]) -> str:
+    """A digest of what a planned figure is drawn from: its kind and inputs (their repr is
+    exact: floats print as themselves) and this module with the matplotlib version."""
+    assert isinstance(draw, functools.partial)
+    text = repr((kind, draw.args, draw.keywords))
+    return hashlib.sha256((_module_digest() + text).encode()).hexdigest()
+
+
+def _read_manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    import json
+
+    try:
+        data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _intact(folder: Path, name: str, before: dict[str, Any]) -> bool:
+    try:
+        return hashlib.sha256((folder / name).read_bytes()).hexdigest() == before.get("sha256")
+    except OSError:
+        return False
 
 
 def figure_markdown(figures: Sequence[Figure], relative_to: Path) -> list[str]:
@@ -853,12 +922,24 @@ def _label_controls(ax: Axes, controls: list[tuple[float, str, int]], height_in:
         )
 
 
-def _replace_files(folder: Path, contents: dict[str, bytes]) -> None:
+def _replace_files(
+    folder: Path,
+    contents: dict[str, bytes],
+    keep: set[str] | None = None,
+    manifest: dict[str, Any] | None = None,
+) -> None:
     """Write each file to a temporary beside it, then rename them all into place; afterwards
-    remove the files of this module's naming that were not written this time. The folder is
-    created only when there is something to write."""
-    if not contents and not folder.is_dir():
+    remove the files of this module's naming that were neither written nor kept this time.
+    The folder is created only when there is something to write. The manifest (what each
+    figure was drawn from) is written last, or removed when there is none."""
+    import json
+
+    keep = keep or set()
+    if not contents and not keep and not folder.is_dir():
         return
+    if manifest is not None:
+        text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+        contents = {**contents, MANIFEST_FILE: text.encode("utf-8")}
     folder.mkdir(parents=True, exist_ok=True)
     temps: dict[str, str] = {}
     try:
@@ -878,7 +959,8 @@ def _replace_files(folder: Path, contents: dict[str, bytes]) -> None:
     for name, temp in temps.items():
         os.replace(temp, folder / name)
     for entry in sorted(folder.iterdir()):
-        if _OWN_FILE.match(entry.name) and entry.name not in contents and not entry.is_dir():
+        own = _OWN_FILE.match(entry.name) or entry.name == MANIFEST_FILE
+        if own and entry.name not in contents and entry.name not in keep and not entry.is_dir():
             with contextlib.suppress(FileNotFoundError):
                 entry.unlink()
     with contextlib.suppress(OSError):

@@ -202,7 +202,18 @@ def _training_section(report: dict[str, Any]) -> list[str]:
         if row.get("warning"):
             warning = " ".join(str(row["warning"]).split())
             lines.append(f"- {cell_text(row['run'])}: {warning}")
-    return [*lines, ""]
+    lines.append("")
+    return [*lines, *_figure_lines(report, "training-loss")]
+
+
+def _figure_lines(report: dict[str, Any], kind: str) -> list[str]:
+    """The markdown of the figures of one kind, each a paragraph of its own."""
+    return [
+        line
+        for figure in report.get("figures") or []
+        if figure["kind"] == kind
+        for line in (figure["markdown"], "")
+    ]
 
 
 def _where(row: dict[str, Any]) -> str:
@@ -248,7 +259,7 @@ def _eval_section(report: dict[str, Any]) -> list[str]:
     lines += _risk_section(report)
     lines += _regression_section(report)
     lines += _best_lines(report)
-    return lines
+    return [*lines, *_figure_lines(report, "task-metric")]
 
 
 RISK_COLUMNS = (

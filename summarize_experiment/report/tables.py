@@ -324,4 +324,5 @@ def build_report(results: Results, generated_at: str) -> dict[str, Any]:
         "slurm": asdict(results.slurm),
         "notes": [*results.design_problems, *(note.text for note in results.notes)],
         "rejected_runs": dict(results.rejected_runs),
+        "figures": [],
     }

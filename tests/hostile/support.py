@@ -278,6 +278,26 @@ def assert_complete_summary(markdown: str) -> None:
     tables(markdown)  # every row well formed
 
 
+# --------------------------------------------------------------------------- what is written
+
+
+def summary_outputs(exp: Path) -> set[str]:
+    """Every path the summarizer may write in an experiment (README: summary.md, summary.json,
+    summary-figures/ and logs/ with the process log and the read cache), and the folder itself
+    (its mtime changes when entries are added or replaced)."""
+    figures = exp / "summary-figures"
+    return {
+        str(exp),
+        str(exp / "summary.md"),
+        str(exp / "summary.json"),
+        str(exp / "logs"),
+        str(exp / "logs" / "summarize-experiment.log"),
+        str(exp / "logs" / "summarize-cache.json"),
+        str(figures),
+        *(str(path) for path in figures.glob("*")),
+    }
+
+
 # --------------------------------------------------------------------------- process log
 
 ENTRY = re.compile(

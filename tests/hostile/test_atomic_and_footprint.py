@@ -27,6 +27,7 @@ from .support import (
     one_json_object,
     run_status,
     run_summary,
+    summary_outputs,
     training_rows,
     tree_state,
 )
@@ -149,13 +150,7 @@ def test_writes_only_summary_md_summary_json_and_the_log(exp: Path) -> None:
     assert run_summary(exp)[0] == 0
     after = tree_state(tree)
 
-    allowed = {
-        str(exp),  # the folder's own mtime: entries were added / replaced in it
-        str(exp / "summary.md"),
-        str(exp / "summary.json"),
-        str(exp / "logs"),
-        str(exp / "logs" / "summarize-experiment.log"),
-    }
+    allowed = summary_outputs(exp)
     assert changed_paths(before, middle) <= allowed, changed_paths(before, middle) - allowed
     assert changed_paths(middle, after) <= allowed, changed_paths(middle, after) - allowed
     assert set(after) - set(before) == allowed - {str(exp)}

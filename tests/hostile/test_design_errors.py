@@ -23,6 +23,7 @@ from .support import (
     run_script,
     run_status,
     run_summary,
+    summary_outputs,
     tree_state,
     write_inspect_log,
 )
@@ -276,7 +277,5 @@ def test_run_names_escaping_the_experiment_are_refused(
     assert accuracy(eval_row(md, "r1", 0)) == 0.8
     assert accuracy(eval_row(md, "r1", 1)) == 0.9
     assert_rest_summarized(md)
-    outputs = {str(exp / n) for n in ("summary.md", "summary.json", "logs")}
-    outputs |= {str(exp), str(exp / "logs" / "summarize-experiment.log")}
-    assert changed_paths(before, tree_state(tree)) <= outputs
+    assert changed_paths(before, tree_state(tree)) <= summary_outputs(exp)
     assert SPEC.name in result["experiment"]

@@ -1,0 +1,117 @@
+"""What earlier runs read, kept in the experiment's `logs/` so a re-run reads only what changed.
+
+An entry holds what was read from one log or job stdout (never a decision: the judge always
+runs fresh) under the file's path, and is used only while the file's size, modification time
+(ns) and inode, and this tool's version, are the ones it was read with. A cache that is
+corrupt, from another version or unreadable is ignored with a note, never trusted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from ..vocabulary import VERSION
+from . import codec
+from .model import JobStdoutFile, JobStdoutRead, LogFile, LogRead
+
+CACHE_FILE = Path("logs") / "summarize-cache.json"
+CACHE_FORMAT = 1
+"""Bumped when what an entry holds changes; with the package version it keys the cache."""
+
+T = TypeVar("T")
+
+
+def cache_version() -> str:
+    return f"{VERSION}/{CACHE_FORMAT}"
+
+
+def stamp(found: LogFile | JobStdoutFile) -> list[int]:
+    """What must not have changed for an entry to hold: size, mtime (ns), inode."""
+    return [found.size, found.mtime_ns, found.inode]
+
+
+@dataclass
+class ReadCache:
+    """The entries of the cache file (`logs` and `stdouts` by path, each `{"stamp", "read",
+    "samples"}`), and why the file was not used, if it was not."""
+
+    logs: dict[str, dict] = field(default_factory=dict)
+    stdouts: dict[str, dict] = field(default_factory=dict)
+    note: str | None = None
+
+    def log(self, found: LogFile, with_samples: bool) -> LogRead | None:
+        """The cached read of a log, when the file is unchanged and the read has what is
+        asked (a read with samples serves one without: its samples are dropped)."""
+        entry = self.logs.get(found.path)
+        if entry is None or entry.get("stamp") != stamp(found):
+            return None
+        if with_samples and not entry.get("samples"):
+            return None
+        read = _decode(LogRead, entry.get("read"))
+        if read is not None and not with_samples and read.samples is not None:
+            read = LogRead(read.path, read.header, None, read.error)
+        return read
+
+    def stdout(self, found: JobStdoutFile) -> JobStdoutRead | None:
+        entry = self.stdouts.get(found.path)
+        if entry is None or entry.get("stamp") != stamp(found):
+            return None
+        return _decode(JobStdoutRead, entry.get("read"))
+
+
+def _decode(kind: type[T], data: object) -> T | None:
+    try:
+        return codec.decode(kind, data)
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
+def load_cache(experiment_dir: Path) -> ReadCache:
+    """The cache of an experiment: empty when there is none, and with a note when there is one
+    that cannot be trusted."""
+    path = experiment_dir / CACHE_FILE
+    try:
+        if not path.exists() and not path.is_symlink():
+            return ReadCache()
+        if not path.is_file():
+            return ReadCache(note=f"{path}: not a file; every input was read again")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return ReadCache(note=f"{path}: cannot be used ({exc}); every input was read again")
+    if not isinstance(data, dict) or data.get("version") != cache_version():
+        found = data.get("version") if isinstance(data, dict) else None
+        return ReadCache(
+            note=f"{path}: written by another version ({found}); every input was read again"
+        )
+    logs, stdouts = data.get("logs"), data.get("stdouts")
+    if not isinstance(logs, dict) or not isinstance(stdouts, dict):
+        return ReadCache(note=f"{path}: not a cache of this tool; every input was read again")
+    return ReadCache(logs=logs, stdouts=stdouts)
+
+
+def cache_document(
+    logs: list[tuple[LogFile, LogRead]],
+    stdouts: list[tuple[JobStdoutFile, JobStdoutRead]],
+    with_samples: bool,
+) -> dict:
+    """The cache file's content for these reads (entries of files no longer there are gone)."""
+    return {
+        "version": cache_version(),
+        "logs": {
+            found.path: {
+                "stamp": stamp(found),
+                "samples": with_samples,
+                "read": codec.encode(read),
+            }
+            for found, read in logs
+        },
+        "stdouts": {
+            found.path: {"stamp": stamp(found), "read": codec.encode(read)}
+            for found, read in stdouts
+        },
+    }
