@@ -218,7 +218,22 @@ def test_wilson_interval_saturation_and_overlap(tmp_path: Path, template_cache: 
     lo, hi = top["balanced_accuracy_ci"]
     assert lo <= top["balanced_accuracy"] <= hi
     markdown = (exp / "summary.md").read_text()
-    assert "not clearly better than second epoch 0 (95% intervals overlap)" in markdown
+    # the same 100 samples, compared paired by balanced accuracy: top is wrong on sample 0, second
+    # on 0, 1 and 2 (all positives), so the difference is (59/60 - 57/60) / 2, and only 2 of the
+    # 100 samples ever tell them apart: not clearly better
+    truth = [int(t) for t in targets]
+    top_bal = balanced_accuracy_score(truth, [int(a) for a in near])
+    second_bal = balanced_accuracy_score(truth, [int(a) for a in almost])
+    assert top_bal - second_bal == pytest.approx((59 / 60 - 57 / 60) / 2)
+    best = document["best"][0]
+    runner = best["runner_up"]
+    assert best["metric"] == "balanced accuracy" and best["value"] == pytest.approx(top_bal)
+    assert runner["paired"] is True and runner["b"] == "second"
+    assert runner["difference"] == pytest.approx(top_bal - second_bal)
+    assert runner["ci_low"] <= 0 <= runner["ci_high"] and runner["p_value"] > 0.05
+    assert runner["clearly_different"] is False
+    assert "not clearly better than second epoch 0: +0.0167 [" in markdown
+    assert ", paired, n = 100)" in markdown
     sat_col = _tables(markdown)["Evaluation Results"][0].index("Sat.")
     rows = _tables(markdown)["Evaluation Results"][1:]
     assert [row[sat_col] for row in rows] == ["✓", "✓"]

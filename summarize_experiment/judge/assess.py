@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..evidence.design import RunDesign
 from ..evidence.model import Evidence, JobStdoutFile
 from ..vocabulary import COMPLETED, NOT_APPLICABLE
-from .best import best_choices
+from .best import best_choices, epoch_trends
 from .cells import assess_cells
 from .datasets import datasets_used, training_dataset
 from .jobs import slurm_job, stdout_kind, submissions_by_run
@@ -90,6 +90,7 @@ def assess(evidence: Evidence) -> Results:
     runs = tuple(
         assess_run(evidence, run, submissions.get(run.name, []), notes) for run in design.runs
     )
+    samples = {path: read.samples for path, read in evidence.logs.items() if read.samples}
     return Results(
         experiment=ExperimentInfo(
             name=design.name,
@@ -101,9 +102,10 @@ def assess(evidence: Evidence) -> Results:
         ),
         runs=runs,
         slurm=_slurm_summary(evidence),
-        best=best_choices(runs, design.tasks),
+        best=best_choices(runs, design.tasks, samples),
         datasets=datasets_used(evidence, runs),
         design_problems=design.problems,
         rejected_runs=dict(design.rejected_runs),
         notes=tuple(notes),
+        epoch_trends=epoch_trends(runs, samples),
     )

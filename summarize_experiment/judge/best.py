@@ -1,12 +1,44 @@
-"""The best evaluation of each task, and how sure that is (pure)."""
+"""The best evaluation of each task, and how sure that is (pure).
+
+Each task's evaluations are ranked by its main metric (balanced accuracy for a binary
+classification, RMSE for a regression, accuracy otherwise). The best is compared with the
+runner-up, and with the control run when there is one. Two evaluations of the same samples
+(the same sample ids) are compared paired, sample by sample: McNemar's exact test with Tango's
+interval for accuracy, a paired bootstrap over the sample ids for balanced accuracy and RMSE
+(`compare`). Evaluations of different samples fall back to unpaired intervals, and say so.
+Every fine-tuned run's consecutive epochs are compared too (paired accuracy): a later epoch
+clearly worse than the one before is the overfitting signal.
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 
+import numpy as np
+
+from ..evidence.model import LogSamples
 from .model import BestChoice, CellResult, Comparison, Metrics, RunResult
 
-Row = tuple[RunResult, CellResult]
+PAIRED_METHODS = {
+    "accuracy": "paired: McNemar exact test, Tango score interval",
+    "balanced accuracy": "paired bootstrap over the sample ids",
+    "RMSE": "paired bootstrap over the sample ids",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One finished evaluation of a task, with its main metric and its samples."""
+
+    run: RunResult
+    cell: CellResult
+    metric: str
+    value: float
+    higher: bool
+    samples: LogSamples | None
 
 
 def main_metric(metrics: Metrics) -> tuple[str, float, bool] | None:
@@ -22,73 +54,217 @@ def main_metric(metrics: Metrics) -> tuple[str, float, bool] | None:
     return None
 
 
-def _interval(metrics: Metrics, metric: str) -> tuple[float, float] | None:
-    if metric == "balanced accuracy":
-        return metrics.balanced_accuracy_ci
-    if metric == "accuracy":
-        return metrics.accuracy_ci
-    return None
+def interval_of(metrics: Metrics, metric: str) -> tuple[float, float] | None:
+    """The 95% interval of one evaluation's metric, where there is one."""
+    return {
+        "balanced accuracy": metrics.balanced_accuracy_ci,
+        "accuracy": metrics.accuracy_ci,
+    }.get(metric)
 
 
-def compare(a: Row, b: Row, metric: str, higher: bool) -> Comparison:
-    """a minus b on `metric`, with whether their 95% intervals overlap."""
-    a_metrics, b_metrics = a[1].metrics, b[1].metrics
-    assert a_metrics is not None and b_metrics is not None
-    a_value = main_metric(a_metrics)[1]
-    b_value = main_metric(b_metrics)[1]
-    a_ci, b_ci = _interval(a_metrics, metric), _interval(b_metrics, metric)
-    low = high = None
-    if a_ci and b_ci:
-        low, high = a_ci[0] - b_ci[1], a_ci[1] - b_ci[0]
+def _aligned(a: LogSamples | None, b: LogSamples | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Indexes putting b's samples in a's order, when both evaluated the same sample ids."""
+    if a is None or b is None or a.count == 0 or len(a.ids) != len(b.ids):
+        return None
+    where = {sample: index for index, sample in enumerate(b.ids)}
+    if len(where) != len(b.ids) or set(where) != set(a.ids):
+        return None
+    return np.arange(a.count), np.array([where[sample] for sample in a.ids])
+
+
+def _correct(samples: LogSamples, order: np.ndarray) -> np.ndarray:
+    """Whether each sample was scored right (C = 1, I = 0; a partial score counts as right from
+    0.5 up), in `order`."""
+    return np.asarray(samples.values, dtype=np.float64)[order] >= 0.5
+
+
+def _comparison(a: Row, b: Row, **fields: object) -> Comparison:
     return Comparison(
-        a=a[0].name,
-        a_epoch=a[1].epoch,
-        b=b[0].name,
-        b_epoch=b[1].epoch,
-        metric=metric,
-        difference=a_value - b_value,
-        ci_low=low,
-        ci_high=high,
-        p_value=None,
-        n=min(a_metrics.samples, b_metrics.samples),
-        paired=False,
-        method="95% intervals of each",
-        a_variant=a[1].variant,
-        b_variant=b[1].variant,
+        task=a.cell.task,
+        a=a.run.name,
+        a_epoch=a.cell.epoch,
+        b=b.run.name,
+        b_epoch=b.cell.epoch,
+        a_variant=a.cell.variant,
+        b_variant=b.cell.variant,
+        **fields,  # type: ignore[arg-type]
     )
 
 
-def best_choices(runs: tuple[RunResult, ...], tasks: tuple[str, ...]) -> tuple[BestChoice, ...]:
-    """The best evaluation per task, by its main metric."""
-    rows: list[Row] = [
-        (run, cell)
-        for run in runs
-        for cell in run.cells
-        if cell.status == "COMPLETED" and cell.metrics is not None
-    ]
-    order = list(dict.fromkeys([*tasks, *(cell.task for _, cell in rows if cell.task)]))
+def compare_rows(a: Row, b: Row, metric: str | None = None) -> Comparison:
+    """`a` minus `b` on `metric` (default: a's main metric), paired when they evaluated the
+    same samples."""
+    from . import compare
+
+    metric = metric or a.metric
+    order = _aligned(a.samples, b.samples)
+    if order is not None and a.samples is not None and b.samples is not None:
+        first, second = order
+        if metric == "accuracy":
+            found = compare.paired_accuracy_difference(
+                _correct(a.samples, first), _correct(b.samples, second)
+            )
+        else:
+            if metric == "balanced accuracy":
+                statistic = compare.balanced_accuracy
+                truth = np.asarray(a.samples.target_labels, dtype=np.int64)[first]
+                mine = np.asarray(a.samples.answer_labels, dtype=np.int64)[first]
+                theirs = np.asarray(b.samples.answer_labels, dtype=np.int64)[second]
+            else:
+                statistic = compare.rmse
+                truth = np.asarray(a.samples.target_numbers)[first]
+                mine = np.asarray(a.samples.answer_numbers)[first]
+                theirs = np.asarray(b.samples.answer_numbers)[second]
+            found = compare.paired_bootstrap_difference(statistic, (truth, mine), (truth, theirs))
+        if found is not None:
+            return _comparison(
+                a,
+                b,
+                metric=metric,
+                difference=found.difference,
+                ci_low=found.ci_low,
+                ci_high=found.ci_high,
+                p_value=found.p_value,
+                n=found.n,
+                paired=True,
+                method=PAIRED_METHODS[metric],
+            )
+    return _unpaired(a, b, metric)
+
+
+def _unpaired(a: Row, b: Row, metric: str) -> Comparison:
+    """Runs evaluated on different samples: accuracy by Newcombe's interval and a z-test; other
+    metrics only by their two intervals (their difference's range; no p-value)."""
+    from . import compare
+
+    a_metrics, b_metrics = a.cell.metrics, b.cell.metrics
+    assert a_metrics is not None and b_metrics is not None
+    value_a, value_b = _value(a_metrics, metric), _value(b_metrics, metric)
+    n = min(a_metrics.samples, b_metrics.samples)
+    if metric == "accuracy" and value_a is not None and value_b is not None and n:
+        found = compare.unpaired_difference(
+            round(value_a * a_metrics.samples),
+            a_metrics.samples,
+            round(value_b * b_metrics.samples),
+            b_metrics.samples,
+        )
+        if found is not None:
+            return _comparison(
+                a,
+                b,
+                metric=metric,
+                difference=found.difference,
+                ci_low=found.ci_low,
+                ci_high=found.ci_high,
+                p_value=found.p_value,
+                n=n,
+                paired=False,
+                method="unpaired (different samples): z-test, Newcombe interval",
+            )
+    first, second = interval_of(a_metrics, metric), interval_of(b_metrics, metric)
+    low = high = None
+    if first and second:
+        low, high = first[0] - second[1], first[1] - second[0]
+    return _comparison(
+        a,
+        b,
+        metric=metric,
+        difference=(value_a or 0.0) - (value_b or 0.0),
+        ci_low=low,
+        ci_high=high,
+        p_value=None,
+        n=n,
+        paired=False,
+        method="unpaired (different samples): the two 95% intervals",
+    )
+
+
+def _value(metrics: Metrics, metric: str) -> float | None:
+    if metric == "accuracy":
+        return metrics.accuracy
+    if metric == "balanced accuracy":
+        return metrics.balanced_accuracy
+    return metrics.regression.rmse if metrics.regression else None
+
+
+def _rows(
+    runs: tuple[RunResult, ...], samples: Mapping[str, LogSamples]
+) -> dict[str | None, list[Row]]:
+    rows: dict[str | None, list[Row]] = {}
+    for run in runs:
+        for cell in run.cells:
+            if cell.status != "COMPLETED" or cell.metrics is None:
+                continue
+            found = main_metric(cell.metrics)
+            if found is None or math.isnan(found[1]):
+                continue
+            metric, value, higher = found
+            row = Row(run, cell, metric, value, higher, samples.get(cell.log or ""))
+            rows.setdefault(cell.task, []).append(row)
+    return rows
+
+
+def detectable_difference(row: Row) -> float | None:
+    """The smallest accuracy difference the task's evaluation detects at 80% power (two-sided
+    5%), from its number of samples and the best run's accuracy."""
+    from . import compare
+
+    metrics = row.cell.metrics
+    if metrics is None or metrics.accuracy is None or not metrics.samples:
+        return None
+    return compare.minimum_detectable_difference(metrics.samples, metrics.accuracy)
+
+
+def best_choices(
+    runs: tuple[RunResult, ...], tasks: tuple[str, ...], samples: Mapping[str, LogSamples]
+) -> tuple[BestChoice, ...]:
+    """The best evaluation per task, compared with the runner-up and with the control run."""
+    by_task = _rows(runs, samples)
+    order = list(dict.fromkeys([*tasks, *(task for task in by_task if task)]))
     choices = []
     for task in order:
-        scored = [(row, main_metric(row[1].metrics)) for row in rows if row[1].task == task]
-        scored = [(row, s) for row, s in scored if s is not None and not math.isnan(s[1])]
-        if not scored:
+        rows = by_task.get(task) or []
+        if not rows:
             continue
-        metric, _, higher = scored[0][1]
-        scored = [(row, s) for row, s in scored if s[0] == metric]
-        ranked = sorted(scored, key=lambda item: item[1][1], reverse=higher)
-        (top, (_, value, _)) = ranked[0]
-        runner_up = compare(top, ranked[1][0], metric, higher) if len(ranked) > 1 else None
+        rows = [row for row in rows if row.metric == rows[0].metric]
+        ranked = sorted(rows, key=lambda row: row.value, reverse=rows[0].higher)
+        top = ranked[0]
+        runner_up = compare_rows(top, ranked[1]) if len(ranked) > 1 else None
+        controls = [row for row in rows if row.run.type == "control" and row.run is not top.run]
+        versus_control = compare_rows(top, controls[0]) if controls else None
+        metrics = top.cell.metrics
         choices.append(
             BestChoice(
                 task=task,
-                run=top[0].name,
-                epoch=top[1].epoch,
-                metric=metric,
-                value=value,
-                higher_is_better=higher,
-                variant=top[1].variant,
+                run=top.run.name,
+                epoch=top.cell.epoch,
+                metric=top.metric,
+                value=top.value,
+                higher_is_better=top.higher,
+                variant=top.cell.variant,
                 runner_up=runner_up,
-                n=top[1].metrics.samples,
+                versus_control=versus_control,
+                detectable=detectable_difference(top),
+                n=metrics.samples if metrics else None,
             )
         )
     return tuple(choices)
+
+
+def epoch_trends(
+    runs: tuple[RunResult, ...], samples: Mapping[str, LogSamples]
+) -> tuple[Comparison, ...]:
+    """Every fine-tuned run's consecutive epochs on each task, the later minus the earlier, by
+    accuracy (the scorer's own per-sample correctness), paired when on the same samples."""
+    trends = []
+    for rows in _rows(runs, samples).values():
+        series: dict[tuple[str, str | None], list[Row]] = {}
+        for row in rows:
+            if row.run.trains and row.cell.epoch is not None and row.cell.in_design:
+                series.setdefault((row.run.name, row.cell.variant), []).append(row)
+        for found in series.values():
+            ordered = sorted(found, key=lambda row: row.cell.epoch or 0)
+            for earlier, later in itertools.pairwise(ordered):
+                if later.cell.metrics and later.cell.metrics.accuracy is not None:
+                    trends.append(compare_rows(later, earlier, "accuracy"))
+    return tuple(trends)

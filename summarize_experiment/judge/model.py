@@ -237,6 +237,7 @@ class Comparison:
     method: str
     a_variant: str | None = None
     b_variant: str | None = None
+    task: str | None = None
 
     @property
     def clearly_different(self) -> bool:

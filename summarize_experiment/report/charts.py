@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from ..judge.best import main_metric
-from ..judge.model import Metrics, Results, RunResult
+from ..judge.best import interval_of, main_metric
+from ..judge.model import Results, RunResult
 from ..vocabulary import COMPLETED
 from .figures import ControlBand, LossCurve, MetricPoint, MetricSeries, TaskFigure
 from .tables import variant_label
@@ -69,7 +69,7 @@ def task_figures(results: Results) -> list[TaskFigure]:
                 found = main_metric(cell.metrics)
                 if found is None or found[0] != choice.metric:
                     continue
-                low, high = _interval(cell.metrics, choice.metric)
+                low, high = interval_of(cell.metrics, choice.metric) or (None, None)
                 label = _label(run, task, cell.variant)
                 if run.name == choice.run and cell.variant == choice.variant:
                     best_label = label
@@ -92,11 +92,3 @@ def task_figures(results: Results) -> list[TaskFigure]:
             )
         )
     return figures
-
-
-def _interval(metrics: Metrics, metric: str) -> tuple[float | None, float | None]:
-    interval = {
-        "balanced accuracy": metrics.balanced_accuracy_ci,
-        "accuracy": metrics.accuracy_ci,
-    }.get(metric)
-    return (interval[0], interval[1]) if interval else (None, None)

@@ -330,6 +330,45 @@ def _percent(value: float) -> str:
     return f"{format_number(value * 100, 3)}%"
 
 
+def _signed(value: float) -> str:
+    return ("+" if value > 0 else "") + format_metric(value)
+
+
+def _p_value(value: float | None) -> str:
+    if value is None:
+        return "no p-value"
+    return "p < 0.001" if value < 0.001 else f"p = {value:.2g}"
+
+
+def _difference(found: dict[str, Any]) -> str:
+    """`+0.034 [-0.021, 0.092] (p = 0.21, paired, n = 100)`: the difference, its 95% interval,
+    the p-value, whether the two evaluated the same samples, and how many."""
+    interval = ""
+    if found["ci_low"] is not None and found["ci_high"] is not None:
+        interval = f" [{format_metric(found['ci_low'])}, {format_metric(found['ci_high'])}]"
+    pairing = "paired" if found["paired"] else "unpaired: different samples"
+    return (
+        f"{_signed(found['difference'])}{interval} ({_p_value(found['p_value'])}, {pairing}, "
+        f"n = {found['n']})"
+    )
+
+
+def _who(run: str, epoch: int | None, variant: str | None, task: str | None) -> str:
+    text = cell_text(run)
+    if epoch is not None:
+        text += f" epoch {epoch}"
+    if variant:
+        text += f" ({cell_text(variant_label(task, variant))})"
+    return text
+
+
+def _better(found: dict[str, Any], higher: bool) -> bool:
+    """True when the comparison's interval says a is clearly better than b."""
+    if not found["clearly_different"]:
+        return False
+    return found["ci_low"] > 0 if higher else found["ci_high"] < 0
+
+
 def _best_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     for best in report["best"]:
@@ -342,18 +381,60 @@ def _best_lines(report: dict[str, Any]) -> list[str]:
         run = cell_text(best["run"])
         line = f"**Best performing{task}:** {run}{epoch} with {shown} {best['metric']}"
         runner = best.get("runner_up")
-        if runner and best.get("clearly_better") is False:
-            r_epoch = f" epoch {runner['b_epoch']}" if runner["b_epoch"] is not None else ""
-            if runner.get("b_variant"):
-                r_epoch += f" ({variant_label(best['task'], runner['b_variant'])})"
-            line += (
-                f" — not clearly better than {cell_text(runner['b'])}{r_epoch} "
-                "(95% intervals overlap)"
-            )
+        too_small = False
+        if runner:
+            other = _who(runner["b"], runner["b_epoch"], runner["b_variant"], best["task"])
+            clearly = _better(runner, best["higher_is_better"])
+            verdict = "clearly better than" if clearly else "not clearly better than"
+            line += f" — {verdict} {other}: {_difference(runner)}"
+            detectable = best.get("detectable")
+            too_small = bool(not clearly and detectable and abs(runner["difference"]) < detectable)
         lines += [line, ""]
+        control = best.get("versus_control")
+        if control:
+            change = "improved" if _better(control, best["higher_is_better"]) else "changed"
+            if not control["clearly_different"]:
+                change = "did not clearly change"
+            lines += [
+                f"- Fine-tuning {change} {best['metric']} over the base model "
+                f"{cell_text(control['b'])} by {_difference(control)}.",
+            ]
+        if best.get("detectable"):
+            lines += [
+                f"- With n = {best['n']}, differences in accuracy under "
+                f"~{best['detectable'] * 100:.0f} points are not detectable (80% power, 5% "
+                "level)"
+                + (
+                    "; this evaluation is too small to tell the best and the runner-up apart."
+                    if too_small
+                    else "."
+                ),
+            ]
+        if control or best.get("detectable"):
+            lines.append("")
     if not lines and report["evaluations"]:
         lines = ["**Best performing:** none (no evaluation produced a usable result)", ""]
-    return lines
+    return lines + _overfitting_lines(report)
+
+
+def _overfitting_lines(report: dict[str, Any]) -> list[str]:
+    """Every fine-tuned run's later epoch that is clearly worse than the one before."""
+    worse = [
+        found
+        for found in report.get("epoch_trends") or []
+        if found["clearly_different"] and found["ci_high"] is not None and found["ci_high"] < 0
+    ]
+    if not worse:
+        return []
+    lines = ["**Later epochs clearly worse (overfitting?):**"]
+    for found in worse:
+        task = cell_text(found["task"] or "?")
+        run = _who(found["a"], None, found["a_variant"], found["task"])
+        lines.append(
+            f"- {run} on {task}: epoch {found['a_epoch']} against epoch {found['b_epoch']}, "
+            f"accuracy {_difference(found)}"
+        )
+    return [*lines, ""]
 
 
 def _incomplete_section(report: dict[str, Any]) -> list[str]:

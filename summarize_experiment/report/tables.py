@@ -325,4 +325,5 @@ def build_report(results: Results, generated_at: str) -> dict[str, Any]:
         "notes": [*results.design_problems, *(note.text for note in results.notes)],
         "rejected_runs": dict(results.rejected_runs),
         "figures": [],
+        "epoch_trends": [_comparison(found) for found in results.epoch_trends],
     }
