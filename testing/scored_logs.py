@@ -499,6 +499,7 @@ def write_scored_log(
     match_location: MatchLocation = "end",
     ignore_case: bool = True,
     metric_namespace: str = "",
+    filename: str | None = None,
 ) -> Path:
     """Evaluate ``samples`` with inspect-ai (mock model) scored by ``scorer``; return the log.
 
@@ -509,6 +510,7 @@ def write_scored_log(
     ``match_location`` and ``ignore_case`` configure ``match``/``includes``.
     ``metric_namespace`` (e.g. ``"cruijff_kit"``) registers the toolkit scorers' metrics as
     an installed package's are, so their header names read ``cruijff_kit/brier_score``.
+    ``filename`` names the file instead of inspect's random id (for reproducible trees).
     """
     _check(samples, scorer, match_location)
     dataset = MemoryDataset(
@@ -542,6 +544,8 @@ def write_scored_log(
     write_eval_log(
         _as_evaluated(log, model, dict(model_args or {}), stamp), str(path), header_only=True
     )
+    if filename is not None:
+        return path.rename(path.with_name(filename))
     if stamp is not None:
         prefix = stamp.isoformat().replace(":", "-").replace("+", "-")
         path = path.rename(path.with_name(prefix + path.name[path.name.index("_") :]))

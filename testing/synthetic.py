@@ -2440,7 +2440,12 @@ def _write_log_request(request: dict, cache_dir: Path | None) -> Path:
         from .scored_logs import write_scored_log
 
         fields = {k: v for k, v in request.items() if k != "writer"}
-        return write_scored_log(**fields)
+        digest = hashlib.sha256(
+            json.dumps([fields["task"], fields["model"], str(fields["created"])]).encode()
+        ).digest()
+        (task_id,) = _short_ids(random.Random(digest), 1)
+        name = inspect_log_name(fields["task"], task_id, fields["created"])
+        return write_scored_log(**fields, filename=name)
     return write_inspect_log(cache_dir=cache_dir, **request)
 
 

@@ -60,15 +60,16 @@ def dataset_paths(evidence_runs: tuple[RunFiles, ...], design_paths: list[str]) 
     return list(dict.fromkeys(paths))
 
 
-def read_dataset(path: str) -> DatasetFile:
-    """Whether a dataset file exists, and its generation sidecar's `config_hash_short`."""
-    file = Path(path)
+def read_dataset(path: str, experiment_dir: Path) -> DatasetFile:
+    """Whether a dataset file exists, and its generation sidecar's `config_hash_short` (a
+    relative path is the experiment's, as the design and eval.yaml record it)."""
+    file = experiment_dir / path
     try:
         exists = file.is_file()
     except OSError:
         exists = False
     # ARTIFACTS.md: `{file}.meta.json`; the toolkit writes `{stem}.meta.json` beside the file
-    spellings = (Path(path + SIDECAR_SUFFIX), file.with_name(file.stem + SIDECAR_SUFFIX))
+    spellings = (Path(f"{file}{SIDECAR_SUFFIX}"), file.with_name(file.stem + SIDECAR_SUFFIX))
     try:
         sidecar = next((s for s in spellings if s.is_file()), None)
         if sidecar is None:
@@ -120,7 +121,9 @@ def gather(
     stdouts = {f.path: known_outs.get(f.path) or fresh_outs[f.path] for f in out_files}
     design_paths = [t.dataset for t in design.task_designs if t.dataset]
     design_paths += [design.training_data] if design.training_data else []
-    datasets = {path: read_dataset(path) for path in dataset_paths(runs, design_paths)}
+    datasets = {
+        path: read_dataset(path, design.directory) for path in dataset_paths(runs, design_paths)
+    }
     return Evidence(
         design=design,
         layout=layout,
