@@ -43,9 +43,7 @@ def _demo_spec() -> ExperimentSpec:
     sys.modules["make_demo"] = module
     spec.loader.exec_module(module)
     demo = module.demo_spec()
-    runs = [
-        dataclasses.replace(run, oom_retries=0) for run in demo.runs if run.type != "eval-only"
-    ]
+    runs = [dataclasses.replace(run, oom_retries=0) for run in demo.runs if run.type != "eval-only"]
     names = {run.name for run in runs}
     return dataclasses.replace(
         demo,
