@@ -169,7 +169,7 @@ def test_metric_figure_has_runs_intervals_control_and_best(
     drawn = texts(path)
     assert "rank16_lr1e-5 (best)" in drawn
     assert "Llama-3.2-1B-Instruct_base" in drawn
-    assert "control, 95% interval" in drawn
+    assert "without epochs, 95% interval" in drawn
     assert "balanced accuracy (0–1)" in drawn
     assert "epoch (0-indexed)" in drawn
     assert "capitalization: balanced accuracy by epoch (higher is better)" in drawn

@@ -252,6 +252,16 @@ def test_demo_shows_its_figures_and_datasets(demo: tuple[Path, str]) -> None:
     assert "| 62% / 38% (n=100) |" in datasets
 
 
+def test_readme_shows_the_figure_the_demo_draws(demo: tuple[Path, str]) -> None:
+    """The README's picture is the demo's own capitalization figure, byte for byte: redrawn by
+    `make summarize` and copied to docs/ when the figures change."""
+    folder, _ = demo
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "](docs/demo-capitalization.svg)" in readme
+    drawn = (folder / "summary-figures" / "metric-capitalization.svg").read_bytes()
+    assert (REPO / "docs" / "demo-capitalization.svg").read_bytes() == drawn
+
+
 def test_demo_incomplete_runs_match_its_readme(demo: tuple[Path, str]) -> None:
     _, markdown = demo
     rows = table_with(markdown, "Stage")

@@ -860,10 +860,17 @@ def _metric_svg(task: TaskFigure) -> Drawn:
             )
             side.append((control.value, name, index))
         else:
-            label = f"control: {_drawn(control.run, NAME_CHARS)} (no value)"
+            label = f"{_drawn(control.run, NAME_CHARS)} (no value)"
             keys.append(_Key(label, line=False, band=True))
     if side:
-        keys.append(_Key("control, 95% interval", linestyle="--", linewidth=1.4, band=True))
+        keys.append(
+            _Key(
+                "without epochs, 95% interval",
+                linestyle="--",
+                linewidth=1.4,
+                band=True,
+            )
+        )
 
     if epochs:
         ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
@@ -892,7 +899,9 @@ def _metric_svg(task: TaskFigure) -> Drawn:
     if best:
         alt += f"; best: {_names(best)}"
     if task.controls:
-        alt += f"; control band: {_names([c.run for c in task.controls])}"
+        alt += (
+            f"; runs without epochs drawn as flat bands: {_names([c.run for c in task.controls])}"
+        )
     return _svg_bytes(figure), alt + ".", size
 
 
