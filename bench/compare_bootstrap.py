@@ -5,6 +5,10 @@ defaults (and, for reference, with BCa and with scipy.stats.bootstrap called on 
 ``paired=True``), fastest and median of the calls, and ``paired_accuracy_difference``.  The
 fastest call is the best estimate of the cost on an idle machine.
 
+Also the per-log interval of balanced accuracy: ``balanced_accuracy_interval`` (BCa drawn over
+the four confusion cells) against ``scipy.stats.bootstrap(..., paired=True, method="BCa")`` on
+the same 2,000 pairs, the reason the former exists (each binary log of the sweep needs one).
+
     .venv/bin/python bench/compare_bootstrap.py [calls]
 """
 
@@ -29,8 +33,10 @@ from summarize_experiment.judge.compare import (
     paired_bootstrap_difference,
     rmse,
 )
+from summarize_experiment.judge.metrics import balanced_accuracy_interval
 
 SAMPLES = 2000
+INTERVAL_RESAMPLES = 2000  # balanced_accuracy_interval's default
 DEFAULT_CALLS = 60
 
 
@@ -80,6 +86,19 @@ def main(calls: int) -> None:
         jobs[f"{name} scipy paired=True"] = lambda s=statistic, a=data_a, b=data_b: _scipy_direct(
             s, a, b
         )
+    labels, guesses = [str(v) for v in targets], [str(v) for v in predictions_a]
+    jobs["balanced_accuracy_interval (per log)"] = lambda: balanced_accuracy_interval(
+        labels, guesses, resamples=INTERVAL_RESAMPLES
+    )
+    jobs["scipy BCa interval (per log)"] = lambda: stats.bootstrap(
+        (targets, predictions_a),
+        balanced_accuracy,
+        paired=True,
+        vectorized=True,
+        n_resamples=INTERVAL_RESAMPLES,
+        method="BCa",
+        rng=np.random.default_rng(0),
+    )
     correct_a, correct_b = predictions_a == targets, predictions_b == targets
     jobs["paired_accuracy_difference"] = lambda: paired_accuracy_difference(correct_a, correct_b)
     times: dict[str, list[float]] = {name: [] for name in jobs}

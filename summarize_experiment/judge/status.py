@@ -7,6 +7,7 @@ its evaluation job (SLURM, its stdout), else the run log, else why nothing is th
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from ..evidence.model import LogRead
@@ -41,6 +42,28 @@ def state_from_failure_line(line: str) -> str:
     return "FAILED"
 
 
+PENDING_REASONS = {
+    "JobHeldUser": "held by its owner; scontrol release {job} lets it run",
+    "JobHeldAdmin": "held by an administrator",
+    "Dependency": "waiting for the jobs it depends on",
+    "DependencyNeverSatisfied": "its dependency can never be satisfied; cancel and resubmit it",
+    "Resources": "waiting for resources",
+    "Priority": "waiting for higher-priority jobs",
+    "QOSMaxJobsPerUserLimit": "waiting: the QOS's per-user job limit is reached",
+}
+"""squeue's commonest pending reasons, said plainly; others are shown as squeue gives them."""
+
+
+def active_job_note(job: SlurmJob) -> str:
+    """What an active job is doing, from SLURM: its id, state and squeue's reason."""
+    note = f"job {job.job_id} is {job.state}"
+    reason = job.reason if job.reason not in (None, "", "None") else None
+    if reason is not None:
+        plain = PENDING_REASONS.get(reason)
+        note += f" ({reason}: {plain.format(job=job.job_id)})" if plain else f" ({reason})"
+    return note
+
+
 @dataclass(frozen=True)
 class FinetuneFacts:
     """What is known about one run's training, for `finetune_status`."""
@@ -66,8 +89,8 @@ def finetune_status(facts: FinetuneFacts) -> tuple[str, list[str]]:
     all_there = bool(have) and (expected is None or len(have) >= expected)
     state = facts.job.state if facts.job is not None else None
     failure = facts.failure_line
-    if state in ACTIVE_STATES:
-        return state, notes
+    if facts.job is not None and state in ACTIVE_STATES:
+        return state, [active_job_note(facts.job)]
     if state:
         if state == COMPLETED and not all_there:
             missing = f"{len(have)} of {expected} checkpoints" if expected else "no checkpoint"
@@ -127,6 +150,8 @@ def cell_status(facts: CellFacts) -> tuple[str, list[str]]:
             return COMPLETED, notes
         if header.finished:
             return ERROR, [read.error or ""]
+        if facts.job is not None and state in ACTIVE_STATES and header.status == "started":
+            return state, [f"{active_job_note(facts.job)}; {read.path} is still being written"]
         reason = f": {header.error.strip().splitlines()[0][:200]}" if header.error else ""
         notes.append(
             f"{read.path}: the evaluation ended with status '{header.status}'{reason}; it "
@@ -142,6 +167,8 @@ def cell_status(facts: CellFacts) -> tuple[str, list[str]]:
         if failure:
             notes.append(failure)
         return status, notes
+    if facts.job is not None and state in ACTIVE_STATES:
+        return state, [active_job_note(facts.job)]
     if state:
         if state == COMPLETED:
             return NO_LOG, ["the job COMPLETED but wrote no log in logs/"]
@@ -172,8 +199,15 @@ def evaluation_summary(statuses: list[tuple[str, bool]], unplaced_results: int) 
     if unplaced_results:
         return f"PARTIAL ({done}/{len(expected)}, {unplaced_results} unmapped)"
     active = [status for status in expected if status in ACTIVE_STATES]
+    waiting = (MISSING, NOT_STARTED, SUBMITTED)
+    ended = [s for s in expected if s not in ACTIVE_STATES and s not in waiting]
     if active and done == 0:
-        return "RUNNING" if "RUNNING" in active else "PENDING"
+        state = "RUNNING" if "RUNNING" in active else "PENDING"
+        if not ended:
+            return state
+        counts = Counter(ended)
+        ended_text = ", ".join(f"{counts[status]} {status}" for status in sorted(counts))
+        return f"{state} ({len(active)}/{len(expected)}), {ended_text}"
     if done == 0:
         failed = [status for status in expected if status not in (MISSING, NOT_STARTED)]
         if failed:

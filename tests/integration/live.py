@@ -51,3 +51,19 @@ def squeue_field(job_id: str, field: str) -> str | None:
         check=False,
     ).stdout.strip()
     return out or None
+
+
+END_MARGIN_S = 5
+
+
+def end_at_time_limit(job_id: str) -> None:
+    """Move a running job's end time to a few seconds from now, so slurmctld's own time-limit
+    check ends it as TIMEOUT (within its 30 s interval).
+
+    Not `EndTime=now`: scontrol reads the clock before it sends the request and slurmctld
+    refuses an end time already past when the request arrives ("Invalid time specified"),
+    which a busy machine makes happen. An absolute local time a few seconds ahead is past
+    the check's next pass either way.
+    """
+    end = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + END_MARGIN_S))
+    run("scontrol", "update", f"JobId={job_id}", f"EndTime={end}")

@@ -39,7 +39,7 @@ from inspect_ai.log import read_eval_log
 
 from testing.synthetic import EvalSpec, ExperimentSpec, RunSpec, build_experiment
 
-from .live import COMMAND_TIMEOUT_S, ENDED, run, squeue_field, wait_for
+from .live import COMMAND_TIMEOUT_S, ENDED, end_at_time_limit, run, squeue_field, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -350,7 +350,7 @@ def _run_experiment(
     assert not list(exp.rglob("slurm-*.out")) and not list(exp.rglob("*.eval"))
 
     # A real TIMEOUT, fast (see test_live_slurm.py): `--time=5` and, once running,
-    # `scontrol update JobId=N EndTime=now`; slurmctld kills it at its next check (< 30 s).
+    # `scontrol update JobId=N EndTime=<now + 5 s>`; slurmctld kills it at its next check (< 30 s).
     timed_out = eval_ids[TIMED_OUT]
     out = stdout_dir(exp, TIMED_OUT) / f"slurm-{timed_out}.out"
     wait_for(
@@ -361,7 +361,7 @@ def _run_experiment(
             and "Loading checkpoint shards" in out.read_text()
         ),
     )
-    run("scontrol", "update", f"JobId={timed_out}", "EndTime=now")
+    end_at_time_limit(timed_out)
     held = eval_ids[PENDING]
     ended = [job_id for job_id in [*train_ids.values(), *eval_ids.values()] if job_id != held]
     acct = wait_for("sacct: every job ended but the held one", settled(ended, held), ALL_ENDED_S)
@@ -581,7 +581,13 @@ def test_jobs_known_only_from_the_run_log_have_their_slurm_state(
     """The held job (no stdout yet) is PENDING, not MISSING; the job whose stdout was deleted
     is still the COMPLETED job of its cell."""
     rows = {(r["Run"], r["Stage"]): r for r in md_table(summary.markdown, "Incomplete Runs")}
-    assert rows[(R8, f"Evaluation: {TASK} epoch 1")]["Status"] == "PENDING"
+    held = rows[(R8, f"Evaluation: {TASK} epoch 1")]
+    assert held["Status"] == "PENDING"
+    # squeue's reason (the test held the job with --hold), said plainly
+    job = live.eval_ids[PENDING]
+    assert held["Notes"] == (
+        f"job {job} is PENDING (JobHeldUser: held by its owner; scontrol release {job} lets it run)"
+    ), held
     assert set(rows) == {
         (R4, f"Evaluation: {TASK} epoch 1"),
         (R8, f"Evaluation: {TASK} epoch 0"),
@@ -606,6 +612,8 @@ def test_summary_counts_control_and_eval_only_as_complete(live: Live, summary: S
         EVAL_ONLY: ("Eval-only", f"N/A (evaluates {CHECKPOINT})"),
     }
     assert status[R4]["Evaluation"] == "PARTIAL (1/2)"
+    # the FAILED cell is not hidden behind the held one
+    assert status[R8]["Evaluation"] == "PENDING (1/2), 1 FAILED"
     assert status[CONTROL]["Evaluation"] == status[EVAL_ONLY]["Evaluation"] == "COMPLETED"
 
     evaluations = md_table(markdown, "Evaluation Results")

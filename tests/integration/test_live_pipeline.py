@@ -16,7 +16,8 @@ The tests then compare parse_status.py and summarize.py (with and without sacct)
 recorded, and exercise `summarize.py --when-done` with jobs still running and pending.
 
 A real TIMEOUT, fast (see test_live_slurm.py): `--time=5` and, once running,
-`scontrol update JobId=N EndTime=now`; slurmctld kills it at its next time-limit check (< 30 s).
+`scontrol update JobId=N EndTime=<now + 5 s>`; slurmctld kills it at its next time-limit check
+(< 30 s).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from testing.synthetic import (
     write_inspect_log,
 )
 
-from .live import COMMAND_TIMEOUT_S, ENDED, run, squeue_field, wait_for
+from .live import COMMAND_TIMEOUT_S, ENDED, end_at_time_limit, run, squeue_field, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -376,7 +377,7 @@ def _run_experiment(
             eval_job_name(run_name, epoch), body, folder, folder / "slurm-%j.out", *extra
         )
 
-    # end the cancel and timeout jobs once they run and have printed their progress
+    # end the cancel and timeout jobs once they run and have started loading the model
     killed = {mode: cell for cell, mode in CELL_PLAN.items() if mode in (CANCEL, TIMEOUT)}
     for mode, cell in killed.items():
         job_id = eval_ids[cell]
@@ -386,13 +387,13 @@ def _run_experiment(
             lambda job_id=job_id, out=out: (
                 squeue_field(job_id, "%T") == "RUNNING"
                 and out.is_file()
-                and "Samples:" in out.read_text()
+                and "Loading checkpoint shards" in out.read_text()
             ),
         )
         if mode == CANCEL:
             run("scancel", job_id)
         else:
-            run("scontrol", "update", f"JobId={job_id}", "EndTime=now")
+            end_at_time_limit(job_id)
 
     ids = list(train_ids.values()) + list(eval_ids.values())
     acct = wait_for("sacct reports every job of the experiment ended", ended(ids), ALL_ENDED_S)
@@ -544,7 +545,9 @@ def test_summary_matches_what_the_cluster_recorded(live: Live) -> None:
         assert row["Final Loss"] == loss_text(live.losses[run_name][-1])
         assert (row["Total Steps"], row["Epochs"]) == (str(EPOCHS * STEPS_PER_EPOCH), str(EPOCHS))
     oom = training[OOM]
-    assert oom["Final Loss"] == loss_text(live.losses[OOM][OOM_STOP_STEP - 1])
+    # a run that stopped shows its last loss as such, with the state of its job: not a final loss
+    last = loss_text(live.losses[OOM][OOM_STOP_STEP - 1])
+    assert oom["Final Loss"] == f"{last} (stopped at step {OOM_STOP_STEP}, FAILED)"
     assert (oom["Total Steps"], oom["Epochs"]) == (str(OOM_STOP_STEP), "2")  # tqdm: 1-indexed
 
     evaluations = md_table(markdown, "Evaluation Results")

@@ -6,9 +6,9 @@ the slowest (up to 30 s), runs last.
 A real TIMEOUT, fast: SLURM's smallest time limit is one minute (`--time=0:10` and
 `--time=00:00:10` are accepted but rounded up to 00:01:00), and slurmctld checks time limits
 every 30 s, so `--time=1` ends as TIMEOUT 60-90 s after the start (78 s measured). Instead the
-job gets `--time=5` and, once running, `scontrol update JobId=N EndTime=now`: slurmctld's own
-time-limit check then kills it at its next pass (within 30 s) and records TIMEOUT, with the
-batch step CANCELLED (0:15), as for a job that used up its time.
+job gets `--time=5` and, once running, `scontrol update JobId=N EndTime=<now + 5 s>`:
+slurmctld's own time-limit check then kills it at its next pass (within 30 s) and records
+TIMEOUT, with the batch step CANCELLED (0:15), as for a job that used up its time.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 
 from summarize_experiment.evidence.slurm import SlurmLookup, lookup_jobs, submit_dependent_job
 
-from .live import COMMAND_TIMEOUT_S, ENDED, run, squeue_field, wait_for
+from .live import COMMAND_TIMEOUT_S, ENDED, end_at_time_limit, run, squeue_field, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -95,7 +95,7 @@ def jobs(live_slurm, tmp_path_factory: pytest.TempPathFactory) -> Jobs:
         ),
     )
     run("scancel", submitted.cancelled)
-    run("scontrol", "update", f"JobId={submitted.timeout}", "EndTime=now")
+    end_at_time_limit(submitted.timeout)
     return submitted
 
 
