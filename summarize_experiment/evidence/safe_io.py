@@ -47,6 +47,7 @@ __all__ = [
     "UnsafeOutput",
     "append_all",
     "check_eval_archive",
+    "folder_inside",
     "load_yaml_bounded",
     "open_regular",
     "read_regular_bytes",
@@ -192,7 +193,7 @@ def resolve_inside(
 
 
 def _kind(mode: int) -> str:
-    """What a non-regular file is, for a message."""
+    """What a file that is not a regular file is, for a message."""
     if stat.S_ISFIFO(mode):
         return "a named pipe (FIFO)"
     if stat.S_ISCHR(mode):
@@ -571,6 +572,59 @@ def _open_for_append(root_real: str, parts: list[str], path: Path) -> int:
         finally:
             os.close(dir_fd)
     raise OSError(errno.ELOOP, f"{path}: too many symbolic links on the way")
+
+
+def folder_inside(
+    path: os.PathLike[str] | str, root: os.PathLike[str] | str, *, create: bool = True
+) -> Path:
+    """The folder ``path`` below the existing folder ``root``, made ready for writing into.
+
+    Every part of it that exists must be a folder, reached through symbolic links only where
+    they stay inside ``root``; otherwise UnsafeOutput (a link leading out, a file or a link to
+    nothing on the way) and nothing is created. Missing parts are created when ``create`` is
+    True (``root`` itself never is: FileNotFoundError). Returns ``path``.
+    """
+    path = Path(path)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(
+            errno.ENOENT, f"{root}: no such folder; nothing is created where there is no experiment"
+        )
+    root_real = os.path.realpath(root)
+    if Path(os.path.abspath(path)) == Path(os.path.abspath(root)):
+        return path
+    current = root_real
+    for name in _relative_parts(path, Path(root)):
+        candidate = os.path.join(current, name)
+        try:
+            mode = os.lstat(candidate).st_mode
+        except FileNotFoundError:
+            if not create:
+                return path
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(candidate, 0o777)
+            mode = os.lstat(candidate).st_mode
+        if stat.S_ISLNK(mode):
+            target = os.path.realpath(candidate)
+            if not _inside(Path(target), [Path(root_real)]):
+                raise UnsafeOutput(
+                    errno.EPERM,
+                    f"{path}: {candidate} is a symbolic link to {target}, outside the "
+                    "experiment; nothing written",
+                )
+            if not os.path.isdir(target):
+                raise UnsafeOutput(
+                    errno.ENOTDIR,
+                    f"{path}: {candidate} is a symbolic link to {target}, which is not a "
+                    "folder; nothing written",
+                )
+            candidate = target
+        elif not stat.S_ISDIR(mode):
+            what = "a file" if stat.S_ISREG(mode) else _kind(mode)
+            raise UnsafeOutput(
+                errno.ENOTDIR, f"{path}: {candidate} is {what}, not a folder; nothing written"
+            )
+        current = candidate
+    return path
 
 
 def append_all(path: os.PathLike[str] | str, data: bytes, root: os.PathLike[str] | str) -> int:
