@@ -48,11 +48,13 @@ __all__ = [
     "append_all",
     "check_eval_archive",
     "folder_inside",
+    "kind_of",
     "load_yaml_bounded",
     "open_regular",
     "read_regular_bytes",
     "resolve_inside",
     "run_bounded",
+    "yaml_text",
 ]
 
 # --------------------------------------------------------------------------- limits
@@ -192,6 +194,11 @@ def resolve_inside(
 # --------------------------------------------------------------------------- reading
 
 
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, for a message ("a named pipe (FIFO)")."""
+    return _kind(mode)
+
+
 def _kind(mode: int) -> str:
     """What a file that is not a regular file is, for a message."""
     if stat.S_ISFIFO(mode):
@@ -275,7 +282,7 @@ class _BoundedLoader(yaml.SafeLoader):
     """SafeLoader that counts, while composing, the nesting and what the aliases expand to."""
 
     def __init__(
-        self, stream: bytes, *, path: Path, max_aliases: int, max_depth: int, max_nodes: int
+        self, stream: str, *, path: Path, max_aliases: int, max_depth: int, max_nodes: int
     ) -> None:
         super().__init__(stream)
         self.name = str(path)  # YAML errors name the file, not "<byte string>"
@@ -336,6 +343,11 @@ class _BoundedLoader(yaml.SafeLoader):
             ) from exc
 
 
+def yaml_text(data: bytes) -> str:
+    """The text :func:`load_yaml_bounded` parses from a file's bytes (a UTF-8 BOM dropped)."""
+    return data.decode("utf-8-sig", errors="replace")
+
+
 def load_yaml_bounded(
     path: os.PathLike[str] | str,
     *,
@@ -349,16 +361,19 @@ def load_yaml_bounded(
     InputRefused (naming the file, and the line where it applies) for a file that is not
     regular, larger than ``max_bytes``, nested deeper than ``max_depth``, or whose aliases
     expand to more than ``max_aliases`` references or ``max_nodes`` values; yaml.YAMLError for
-    malformed YAML, as ``yaml.safe_load`` would raise it.
+    malformed YAML, as ``yaml.safe_load`` would raise it. Bytes that are not UTF-8 are read as
+    U+FFFD (as a text editor shows them), so a stray byte in a comment does not sink a file.
     """
     path = Path(path)
     data = read_regular_bytes(path, max_bytes)
     if data.cut:
-        raise InputRefused(
-            path, f"is larger than {max_bytes:,} bytes ({data.size:,}); refused as a design"
-        )
+        raise InputRefused(path, f"is larger than {max_bytes:,} bytes ({data.size:,}); not read")
     loader = _BoundedLoader(
-        bytes(data), path=path, max_aliases=max_aliases, max_depth=max_depth, max_nodes=max_nodes
+        yaml_text(data),
+        path=path,
+        max_aliases=max_aliases,
+        max_depth=max_depth,
+        max_nodes=max_nodes,
     )
     try:
         return loader.get_single_data()
