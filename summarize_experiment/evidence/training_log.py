@@ -622,13 +622,16 @@ def _tail_chunks(
 
 def scan_training_file(
     handle: BinaryIO,
-    max_bytes: int = SCAN_MAX_BYTES,
+    max_bytes: int | None = None,
     chunk_size: int = 1 << 20,
-    max_seconds: float = SCAN_MAX_SECONDS,
+    max_seconds: float | None = None,
 ) -> tuple[TrainingLogScan, int]:
-    """Scan an open training stdout, at most its last ``max_bytes`` (from the first line break
-    there); returns the scan and how many bytes before that were not scanned (0: all were).
-    ScanTooSlow when it takes longer than ``max_seconds``."""
+    """Scan an open training stdout, at most its last ``max_bytes`` (default SCAN_MAX_BYTES)
+    from the first line break there; returns the scan and how many bytes before that were not
+    scanned (0: all were). ScanTooSlow when it takes longer than ``max_seconds`` (default
+    SCAN_MAX_SECONDS)."""
+    max_bytes = SCAN_MAX_BYTES if max_bytes is None else max_bytes
+    max_seconds = SCAN_MAX_SECONDS if max_seconds is None else max_seconds
     size = os.fstat(handle.fileno()).st_size
     start = max(size - max_bytes, 0)
     scan = scan_training_chunks(_tail_chunks(handle, start, chunk_size, size, max_seconds))
@@ -636,7 +639,7 @@ def scan_training_file(
 
 
 def scan_training_log(
-    path: Path, chunk_size: int = 1 << 20, max_bytes: int = SCAN_MAX_BYTES
+    path: Path, chunk_size: int = 1 << 20, max_bytes: int | None = None
 ) -> TrainingLogScan:
     """Scan the training stdout at ``path`` (a regular file: InputRefused otherwise),
     streaming it ``chunk_size`` bytes at a time, at most its last ``max_bytes``."""

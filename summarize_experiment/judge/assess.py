@@ -47,6 +47,10 @@ def assess_run(
         for note in read.notes if read is not None else ():
             notes.append(Note("WARNING", read.path, note))
     training, evaluation = _split_stdouts(evidence, run, files.job_stdouts, submissions)
+    for out in evaluation:  # a training stdout's read error is its loss's warning already
+        read = evidence.stdouts.get(out.path)
+        if read is not None and read.error:
+            notes.append(Note("WARNING", run.name, read.error))
     finetune = assess_finetune(evidence, run, files, training, submissions)
     cells, unplaced = assess_cells(
         evidence,

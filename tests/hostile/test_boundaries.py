@@ -34,6 +34,8 @@ from .support import (
     changed_paths,
     eval_row,
     log_blocks,
+    log_of,
+    notes,
     run_summary,
     summary_outputs,
     tree_state,
@@ -371,3 +373,145 @@ def test_a_shared_sticky_folder_says_who_may_replace(exp: Path, public_tmp: Path
     assert REPORT_LINE not in message
     assert result["log"] is None and "Permission denied" in result["log_error"]
     assert changed_paths(before, tree_state(shared)) == set()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def secret_stdout(exp: Path, world: Path) -> tuple[Path, Path]:
+    """r1 epoch 0's evaluation stdout made a link to a root-only file outside the experiment
+    whose last traceback line holds a secret, and its log removed: the job's most telling line
+    is what the summary shows for that cell."""
+    stdout = exp / "r1" / "eval" / "slurm-2773002.out"
+    head = stdout.read_text(encoding="utf-8").splitlines()[:19]  # up to inspect's Log: line
+    traceback = ["Traceback (most recent call last):", '  File "x.py", line 1', SECRET_LINE]
+    secret = outside_file(world, "secret.txt", "\n".join([*head, *traceback]) + "\n")
+    secret.chmod(0o600)
+    log_of(exp, "r1", 0).unlink()
+    stdout.unlink()
+    stdout.symlink_to(secret)
+    return stdout, secret
+
+
+SECRET_LINE = "SecretError: password=hunter2"
+
+
+def test_a_stdout_linked_out_is_published_only_with_its_note(exp: Path, world: Path) -> None:
+    stdout, secret = secret_stdout(exp, world)
+    before = tree_state(world)
+
+    done = summarize_limited(exp)
+
+    assert done.code == 0, done.stderr
+    md = (exp / "summary.md").read_text(encoding="utf-8")
+    note = f"{stdout}: a symbolic link to {secret}, outside the experiment; read anyway"
+    assert note in notes(md)
+    assert f"r1: {note}" in done.result["warnings"]
+    assert SECRET_LINE in md  # read as the user could read it, and only beside its note
+    assert outside_changes(before, tree_state(world), exp) == set()
+    assert accuracy(md, "r1", 1) == 0.9
+
+
+def test_a_stdout_linked_to_a_file_nobody_may_read_stays_unread(
+    exp: Path, public_tmp: Path
+) -> None:
+    """The same attack run by an unprivileged user: the root-only file is not read, its line is
+    nowhere, the link is named, and the rest is summarized."""
+    uid, gid = nobody()
+    tree = public_tmp / "tree"
+    shutil.copytree(exp.parent, tree, symlinks=True)
+    shared_exp = tree / exp.name
+    stdout, secret = secret_stdout(shared_exp, public_tmp)
+    for path in [tree, *tree.rglob("*")]:
+        os.chown(path, uid, gid, follow_symlinks=False)
+    assert run_summary(exp)[0] == 0  # loads in this process what nobody's fork will run
+    before = tree_state(public_tmp)
+
+    def run() -> tuple[int, dict]:
+        from summarize_experiment.pipeline import summarize
+
+        return summarize(shared_exp, use_sacct=False)
+
+    outcome, returned = as_user(uid, gid, run)
+    assert outcome == "ok", returned
+    code, result = returned
+    assert code == 0, result
+    md = (shared_exp / "summary.md").read_text(encoding="utf-8")
+    assert "hunter2" not in md and "hunter2" not in json.dumps(result)
+    assert any(f"{stdout}: a symbolic link to {secret}" in n for n in notes(md))
+    assert any(f"{stdout}: cannot be read (permission denied)" in w for w in result["warnings"])
+    assert accuracy(md, "r1", 1) == 0.9
+    assert outside_changes(before, tree_state(public_tmp), shared_exp) == set()
+
+
+def test_a_link_loop_between_two_logs_is_noted(exp: Path) -> None:
+    logs = exp / "r1" / "eval" / "logs"
+    (logs / "a.eval").symlink_to("b.eval")
+    (logs / "b.eval").symlink_to("a.eval")
+    (logs / "gone.eval").symlink_to("nowhere.eval")
+
+    done = summarize_limited(exp)
+
+    assert done.code == 0 and done.result["status"] == "partial"
+    md = (exp / "summary.md").read_text(encoding="utf-8")
+    for name in ("a.eval", "b.eval"):
+        assert f"{logs / name}: a symbolic link loop; skipped" in notes(md)
+    assert (
+        f"{logs / 'gone.eval'}: a symbolic link to nowhere.eval, which does not exist; "
+        "skipped" in notes(md)
+    )
+    assert accuracy(md, "r1", 0) == 0.8 and accuracy(md, "r1", 1) == 0.9
+
+
+def test_fifos_named_like_inputs_are_noted_never_waited_for(exp: Path) -> None:
+    """A FIFO at {run}/setup_finetune.yaml used to block the summarizer forever; FIFOs named
+    like a log, a job stdout or a run log are each refused with a note naming the file."""
+    fifos = [
+        exp / "r1" / "setup_finetune.yaml",
+        exp / "r1" / "eval" / "logs" / "fifo.eval",
+        exp / "r1" / "eval" / "slurm-99.out",
+        exp / "logs" / "run-torchtune.log",
+    ]
+    (exp / "logs").mkdir()
+    for fifo in fifos:
+        fifo.unlink(missing_ok=True)
+        os.mkfifo(fifo)
+
+    done = summarize_limited(exp)
+
+    assert done.code == 0, done.stderr
+    md = (exp / "summary.md").read_text(encoding="utf-8")
+    shown = "\n".join(notes(md))
+    for fifo in fifos:
+        assert f"{fifo}: is a named pipe (FIFO), not a regular file; not read" in shown, fifo
+    assert accuracy(md, "r1", 0) == 0.8 and accuracy(md, "base", None) == 0.55
+
+
+def test_a_design_linked_out_is_read_with_a_note(exp: Path, world: Path) -> None:
+    design = exp / "experiment_summary.yaml"
+    elsewhere = world / "outside" / "design.yaml"
+    elsewhere.parent.mkdir()
+    design.replace(elsewhere)
+    design.symlink_to(elsewhere)
+    done = summarize_limited(exp)
+    assert done.code == 0, done.stderr
+    md = (exp / "summary.md").read_text(encoding="utf-8")
+    assert f"{design}: a symbolic link to {elsewhere}, outside the experiment; read anyway" in (
+        notes(md)
+    )
+    assert accuracy(md, "r1", 1) == 0.9
+
+
+def test_a_run_folder_linked_out_is_named_once(exp: Path, world: Path) -> None:
+    elsewhere = world / "outside" / "base"
+    elsewhere.parent.mkdir()
+    (exp / "base").replace(elsewhere)
+    (exp / "base").symlink_to(elsewhere)
+    done = summarize_limited(exp)
+    assert done.code == 0, done.stderr
+    md = (exp / "summary.md").read_text(encoding="utf-8")
+    linked = [n for n in notes(md) if str(elsewhere) in n]
+    assert linked == [
+        f"{exp / 'base'}: a symbolic link to {elsewhere}, outside the experiment; read anyway"
+    ]
+    assert accuracy(md, "base", None) == 0.55  # read, with the note
