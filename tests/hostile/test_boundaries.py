@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 
 from summarize_experiment.atomic import MD_DIGEST_KEY, content_digest, pair_consistent
+from summarize_experiment.evidence.cache import CACHE_FILE
 
 from .harness import (
     REPO,
@@ -247,7 +248,7 @@ def test_summary_json_a_folder_replaces_nothing_and_says_so(exp: Path, world: Pa
     assert changed <= {
         str(exp / "logs"),
         str(exp / LOG),
-        str(exp / "logs" / "summarize-cache.json"),
+        str(exp / CACHE_FILE),
     }
     assert leftovers(exp) == []
     complete = log_blocks(exp)[-1][-1]
@@ -515,3 +516,30 @@ def test_a_run_folder_linked_out_is_named_once(exp: Path, world: Path) -> None:
         f"{exp / 'base'}: a symbolic link to {elsewhere}, outside the experiment; read anyway"
     ]
     assert accuracy(md, "base", None) == 0.55  # read, with the note
+
+
+def test_a_read_cache_linked_out_is_neither_trusted_nor_written_through(
+    exp: Path, world: Path
+) -> None:
+    """A cache is what earlier runs read: one that lives outside the experiment could forge
+    any number. It is not used (with a note), and the new one replaces the link, not its
+    target."""
+    assert summarize_limited(exp).code == 0
+    cache = exp / CACHE_FILE
+    forged = outside_file(world, "cache.json", cache.read_text(encoding="utf-8"))
+    cache.unlink()
+    cache.symlink_to(forged)
+    before = tree_state(world)
+
+    done = summarize_limited(exp)
+
+    assert done.code == 0, done.stderr
+    md = (exp / "summary.md").read_text(encoding="utf-8")
+    note = (
+        f"{cache}: a symbolic link to {forged}, outside the experiment; skipped; every input "
+        "was read again"
+    )
+    assert note in notes(md)
+    assert outside_changes(before, tree_state(world), exp) == set()
+    assert cache.is_file() and not cache.is_symlink()
+    assert_summary_written(exp)
