@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from summarize_experiment.cli import experiment_argument, print_json, step_file
+from summarize_experiment.evidence.safe_io import InputRefused, open_regular
 from summarize_experiment.pipeline import publish
 from summarize_experiment.report.contracts import evidence_from_documents
 from summarize_experiment.vocabulary import EXIT_INPUT_ERROR, STEPS_FOLDER
@@ -36,10 +37,13 @@ from summarize_experiment.vocabulary import EXIT_INPUT_ERROR, STEPS_FOLDER
 
 def _load(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        with open_regular(path) as handle:  # a FIFO in its place is refused, not waited for
+            return json.loads(handle.read())
     except FileNotFoundError:
         raise ValueError(f"{path}: not found") from None
-    except (OSError, ValueError) as exc:
+    except InputRefused as exc:
+        raise ValueError(str(exc)) from None
+    except (OSError, ValueError, RecursionError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 

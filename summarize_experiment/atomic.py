@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .evidence.safe_io import InputRefused, read_regular_bytes
+from .evidence.safe_io import InputRefused, folder_inside, read_regular_bytes
 
 # The key of summary.json that holds content_digest() of its summary.md.
 MD_DIGEST_KEY = "summary_md_sha256"
@@ -200,6 +200,17 @@ def _rename_all(pending: list[_Pending]) -> None:
         done.append(item)
 
 
+def check_replaceable(targets: list[Path]) -> None:
+    """Raise the ReplaceError :func:`replace_together` would meet before its first rename (a
+    folder in a target's place, a read-only or unwritable folder, a sticky folder where someone
+    else owns a target, a mount point), so that nothing else is written first."""
+    for target in targets:
+        try:
+            _check_replaceable(Path(target))
+        except OSError as exc:
+            raise _nothing_replaced(f"{target} cannot be replaced", exc, targets) from exc
+
+
 def replace_together(contents: dict[Path, bytes | str]) -> list[Path]:
     """Replace every file of ``contents`` (str is written as UTF-8) or none of them.
 
@@ -236,16 +247,25 @@ def replace_together(contents: dict[Path, bytes | str]) -> list[Path]:
     return targets
 
 
-def write_all_atomically(contents: dict[Path, str]) -> list[Path]:
-    """Create the targets' folders, then :func:`replace_together`: all files or none."""
+def write_all_atomically(
+    contents: dict[Path, str], *, root: os.PathLike[str] | str | None = None
+) -> list[Path]:
+    """Create the targets' folders, then :func:`replace_together`: all files or none.
+
+    With ``root`` (the experiment folder), the folders are created only below it, and never
+    through a symbolic link that leads out of it (UnsafeOutput, nothing written)."""
     for path in contents:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if root is None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            folder_inside(Path(path).parent, root)
     return replace_together(dict(contents))
 
 
-def write_atomically(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary beside ``path``, fsync it, then rename it over ``path``."""
-    return write_all_atomically({path: text})[0]
+def write_atomically(path: Path, text: str, *, root: os.PathLike[str] | str | None = None) -> Path:
+    """Write ``text`` to a temporary beside ``path``, fsync it, then rename it over ``path``
+    (below ``root`` only, when it is given: see :func:`write_all_atomically`)."""
+    return write_all_atomically({path: text}, root=root)[0]
 
 
 def content_digest(text: str | bytes) -> str:

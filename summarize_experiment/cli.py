@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomically
+from .evidence.design import DESIGN_FILE
 from .evidence.readers import default_jobs
 from .jsonio import dumps
 from .vocabulary import STEPS_FOLDER, step
@@ -92,15 +93,36 @@ def without_evidence(document: Any) -> Any:
     return document
 
 
+def _experiment_of(folder: Path) -> Path | None:
+    """The experiment whose `logs/summarize-steps/` ``folder`` is (nothing is then written
+    through a symbolic link leading out of it), or None for a folder given elsewhere."""
+    parts = Path(STEPS_FOLDER).parts
+    if tuple(folder.parts[-len(parts) :]) != parts:
+        return None
+    experiment = folder.parents[len(parts) - 1]
+    return experiment if (experiment / DESIGN_FILE).is_file() else None
+
+
 def write_step(
     folder: Path | None, name: str, document: Any, item: str | None = None
 ) -> Path | None:
     """Write a step's whole JSON (with its evidence) into the steps folder, replacing what an
-    earlier run wrote there; returns the file written."""
+    earlier run wrote there; returns the file written. When it cannot be written (a full disk;
+    the experiment's `logs/` a symbolic link leading out of it), stderr and the document's
+    `steps_error` say why, and None is returned."""
     if folder is None:
         return None
     path = step_file(folder, name, item)
-    write_atomically(path, dumps(document, indent=1) + "\n")
+    try:
+        write_atomically(path, dumps(document, indent=1) + "\n", root=_experiment_of(folder))
+    except OSError as exc:
+        from .pipeline import write_problem
+
+        problem = write_problem(path, exc)
+        print(f"{step(name).label}: not written: {problem}", file=sys.stderr)
+        if isinstance(document, dict):
+            document["steps_error"] = problem
+        return None
     print(f"{step(name).label}: wrote {path}", file=sys.stderr)
     return path
 

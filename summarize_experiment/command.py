@@ -39,6 +39,11 @@ def _when_done(experiment: Path) -> int:
     except (DesignError, SlurmError) as exc:
         print_json({"status": "error", "message": str(exc)})
         return EXIT_USAGE
+    except OSError as exc:  # the job script cannot be written (a link leading out, a full disk)
+        from .pipeline import write_problem
+
+        print_json({"status": "error", "message": write_problem(experiment, exc)})
+        return EXIT_USAGE
     print_json(result)
     return EXIT_OK
 

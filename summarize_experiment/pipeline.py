@@ -13,11 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_all_atomically, write_atomically
+from .atomic import (
+    MD_DIGEST_KEY,
+    ReplaceError,
+    check_replaceable,
+    content_digest,
+    replace_together,
+    write_atomically,
+)
 from .evidence.cache import CACHE_FILE, cache_document
 from .evidence.design import DesignError
 from .evidence.gather import gather
 from .evidence.model import Evidence
+from .evidence.safe_io import IncompleteWrite, UnsafeOutput, append_all, folder_inside
 from .jsonio import dumps
 from .judge.assess import assess
 from .judge.model import Results
@@ -36,14 +44,23 @@ def generated_at() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _warn(message: str) -> None:
+    print(f"summarize-experiment: {message}", file=sys.stderr)
+
+
+def write_problem(path: Path, exc: OSError) -> str:
+    """What went wrong writing ``path``, naming it once."""
+    if isinstance(exc, UnsafeOutput | IncompleteWrite | ReplaceError):
+        return str(exc)  # these name the file and say what was (not) written
+    return f"{path}: cannot be written ({exc.strerror or exc})"
+
+
 def append_log(experiment_dir: Path, log: ProcessLog) -> Path:
-    """Append this run's entries to the experiment's process log in one write."""
+    """Append this run's entries to the experiment's process log in one write, in full: below
+    the experiment only, never through a symbolic link leading out of it (see
+    `safe_io.append_all`); raises OSError (UnsafeOutput, IncompleteWrite) otherwise."""
     path = experiment_dir / LOG_RELATIVE_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = log.text().encode("utf-8")
-    with path.open("ab") as handle:
-        handle.write(data)
-        handle.flush()
+    append_all(path, log.text().encode("utf-8"), root=experiment_dir)
     return path
 
 
@@ -51,8 +68,8 @@ def _append_log_safely(log: ProcessLog, experiment_dir: Path) -> tuple[Path | No
     try:
         return append_log(experiment_dir, log), None
     except OSError as exc:
-        message = f"{experiment_dir / LOG_RELATIVE_PATH}: cannot be written ({exc})"
-        print(f"summarize-experiment: {message}", file=sys.stderr)
+        message = write_problem(experiment_dir / LOG_RELATIVE_PATH, exc)
+        _warn(f"the process log was not written: {message}")
         return None, message
 
 
@@ -70,10 +87,11 @@ def save_cache(evidence: Evidence) -> None:
         if f.path in evidence.stdouts
     ]
     document = cache_document(logs, stdouts, evidence.samples_read)
+    path = experiment_dir / CACHE_FILE
     try:
-        write_atomically(experiment_dir / CACHE_FILE, dumps(document) + "\n")
+        write_atomically(path, dumps(document) + "\n", root=experiment_dir)
     except OSError as exc:
-        print(f"summarize-experiment: the read cache cannot be written ({exc})", file=sys.stderr)
+        _warn(f"the read cache was not written: {write_problem(path, exc)}")
 
 
 def draw_figures(results: Results, experiment_dir: Path) -> list[dict[str, Any]]:
@@ -82,9 +100,8 @@ def draw_figures(results: Results, experiment_dir: Path) -> list[dict[str, Any]]
     from .report.charts import loss_curves, task_figures
     from .report.figures import figure_markdown, write_figures
 
-    figures = write_figures(
-        experiment_dir / FIGURES_FOLDER, loss_curves(results), task_figures(results)
-    )
+    folder = folder_inside(experiment_dir / FIGURES_FOLDER, experiment_dir, create=False)
+    figures = write_figures(folder, loss_curves(results), task_figures(results))
     lines = figure_markdown(figures, experiment_dir)
     return [
         {
@@ -100,20 +117,48 @@ def draw_figures(results: Results, experiment_dir: Path) -> list[dict[str, Any]]
 
 
 def publish(evidence: Evidence, *, figures: bool = True) -> tuple[int, dict[str, Any]]:
-    """Judge the evidence, draw the figures (unless `figures` is False), write summary.md and
-    summary.json, append the log; return (exit code, the JSON result)."""
+    """Judge the evidence, draw the figures (unless `figures` is False), replace summary.md and
+    summary.json together (summary.json recording the digest of its summary.md), append the
+    log; return (exit code, the JSON result). When the pair cannot be replaced, neither is
+    (exit 2, the message says what was and was not replaced)."""
     experiment_dir = evidence.design.directory
+    summary_md, summary_json = experiment_dir / SUMMARY_MD, experiment_dir / SUMMARY_JSON
     results = assess(evidence)
     log = log_results(results)
     report = build_report(results, generated_at())
+    try:
+        check_replaceable([summary_md, summary_json])
+    except ReplaceError as exc:
+        return EXIT_USAGE, failure(
+            experiment_dir, f"the summary was not written: {exc}", design_error=False
+        )
+    drawn = False
     if figures:
-        report["figures"] = draw_figures(results, experiment_dir)
-    summary_md, summary_json = write_all_atomically(
-        {
-            experiment_dir / SUMMARY_MD: render_markdown(report),
-            experiment_dir / SUMMARY_JSON: dumps(report, indent=2) + "\n",
-        }
-    )
+        try:
+            report["figures"] = draw_figures(results, experiment_dir)
+            drawn = True
+        except OSError as exc:
+            problem = write_problem(experiment_dir / FIGURES_FOLDER, exc)
+            _warn(f"no figures: {problem}")
+            log.add(
+                "GENERATE_SUMMARY",
+                str(experiment_dir / FIGURES_FOLDER),
+                "figures",
+                f"no figures drawn: {problem}",
+                "WARNING",
+            )
+    markdown = render_markdown(report)
+    report[MD_DIGEST_KEY] = content_digest(markdown)
+    try:
+        replace_together({summary_md: markdown, summary_json: dumps(report, indent=2) + "\n"})
+    except OSError as exc:
+        folder = experiment_dir / FIGURES_FOLDER
+        redrawn = f"; the figures in {folder} were redrawn" if drawn else ""
+        return EXIT_USAGE, failure(
+            experiment_dir,
+            f"the summary was not written: {write_problem(summary_md, exc)}{redrawn}",
+            design_error=False,
+        )
     log.add(
         "GENERATE_SUMMARY",
         str(summary_md),
@@ -150,8 +195,16 @@ def publish(evidence: Evidence, *, figures: bool = True) -> tuple[int, dict[str,
     return EXIT_OK, result
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a folder on the way that cannot be searched
+        return False
+
+
 def failure(experiment_dir: Path, message: str, *, design_error: bool) -> dict[str, Any]:
-    """The JSON result when no summary could be made; the log says so too."""
+    """The JSON result when no summary could be made; the log says so too (when the design
+    file is there: without an experiment nothing is written)."""
     log = ProcessLog()
     design = str(experiment_dir / "experiment_summary.yaml")
     if design_error:
@@ -159,15 +212,46 @@ def failure(experiment_dir: Path, message: str, *, design_error: bool) -> dict[s
     else:
         log.add("DISCOVER_EXPERIMENT", str(experiment_dir), design, "design read")
     log.add("COMPLETE", str(experiment_dir), "no summary written", message, "ERROR")
-    log_path = None
-    if (experiment_dir / "experiment_summary.yaml").is_file():
-        log_path, _ = _append_log_safely(log, experiment_dir)
-    return {
+    log_path = log_error = None
+    if _is_file(experiment_dir / "experiment_summary.yaml"):
+        log_path, log_error = _append_log_safely(log, experiment_dir)
+    result = {
         "status": "error",
         "message": message,
         "summary": None,
         "log": str(log_path) if log_path else None,
     }
+    if log_error:
+        result["log_error"] = log_error
+    return result
+
+
+def _os_error_text(exc: OSError) -> str:
+    """An OSError as `file: reason` (both files of a rename), or its own text."""
+    if exc.filename is None or exc.strerror is None:
+        return str(exc)
+    names = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else exc.filename
+    return f"{names}: {exc.strerror}"
+
+
+def unexpected_failure(experiment_dir: Path, exc: Exception) -> dict[str, Any]:
+    """The JSON result of a failure nothing foresaw: what failed and where; an error of the
+    system (read-only, full disk, permissions) says so, anything else asks for a report with
+    the log, when there is a log to send."""
+    unchanged = "the previous summary.md and summary.json, if any, are unchanged"
+    if isinstance(exc, OSError):
+        message = (
+            f"{experiment_dir}: the summary could not be made: {_os_error_text(exc)}; {unchanged}."
+        )
+        return failure(experiment_dir, message, design_error=False)
+    message = (
+        f"{experiment_dir}: the summary could not be made ({type(exc).__name__}: {exc}); "
+        f"{unchanged}."
+    )
+    result = failure(experiment_dir, message, design_error=False)
+    if result["log"]:
+        result["message"] += f" Please report this with the log ({result['log']})."
+    return result
 
 
 def summarize(
@@ -184,7 +268,10 @@ def summarize(
 
     Exit 2 when no summary could be made (no usable design, or an unexpected failure); the
     previous summary.md and summary.json are then left exactly as they were."""
-    experiment_dir = experiment_dir.resolve()
+    try:
+        experiment_dir = experiment_dir.resolve()
+    except OSError:  # a folder on the way that cannot be searched: load_design says so
+        experiment_dir = experiment_dir.absolute()
     try:
         evidence = gather(
             experiment_dir,
@@ -199,8 +286,4 @@ def summarize(
     except DesignError as exc:
         return EXIT_USAGE, failure(experiment_dir, str(exc), design_error=True)
     except Exception as exc:
-        message = (
-            f"{experiment_dir}: the summary could not be made ({type(exc).__name__}: {exc}); "
-            "the previous summary.md, if any, is unchanged. Please report this with the log."
-        )
-        return EXIT_USAGE, failure(experiment_dir, message, design_error=False)
+        return EXIT_USAGE, unexpected_failure(experiment_dir, exc)

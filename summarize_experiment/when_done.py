@@ -69,7 +69,9 @@ def submit_when_done(
             "waits_for": [],
             "message": "every job of the experiment has finished; run the summary now",
         }
-    script = write_atomically(experiment_dir / JOB_SCRIPT, batch_script(experiment_dir))
+    script = write_atomically(
+        experiment_dir / JOB_SCRIPT, batch_script(experiment_dir), root=experiment_dir
+    )
     ids = sorted((job.job_id for job in waiting), key=lambda i: [int(x) for x in i.split("_")])
     job_id = slurm.submit_dependent_job(
         script,

@@ -88,6 +88,7 @@ def _outputs(exp: Path, stdout: str) -> tuple[dict, str, dict]:
     )
     data = json.loads((exp / "summary.json").read_text())
     data.pop("generated_at", None)
+    data.pop("summary_md_sha256", None)  # the digest of summary.md, whose time differs
     return result, markdown, data
 
 

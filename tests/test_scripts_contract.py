@@ -894,6 +894,7 @@ def _normalized(text: str | None) -> str:
     assert text is not None
     text = re.sub(r"\*\*Generated:\*\* \S+", "**Generated:** <time>", text)
     text = re.sub(r'"generated_at": "[^"]+"', '"generated_at": "<time>"', text)
+    text = re.sub(r'"summary_md_sha256": "[^"]+"', '"summary_md_sha256": "<digest>"', text)
     return re.sub(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]", "[<time>]", text, flags=re.M)
 
 

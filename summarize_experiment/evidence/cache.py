@@ -18,9 +18,13 @@ from pydantic import ValidationError
 from ..vocabulary import VERSION
 from . import codec
 from .model import JobStdoutFile, JobStdoutRead, LogFile, LogRead
+from .safe_io import read_regular_bytes, resolve_inside
 
 CACHE_FILE = Path("logs") / "summarize-cache.json"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+CACHE_READ_MAX_BYTES = 256 << 20
+"""A larger cache is not read (every input is then read again): one of 10,000 logs with their
+samples is well below this, and reading it stays a second."""
 """Bumped when what an entry holds changes; with the package version it keys the cache."""
 
 T = TypeVar("T")
@@ -54,7 +58,7 @@ class ReadCache:
             return None
         read = _decode(LogRead, entry.get("read"))
         if read is not None and not with_samples and read.samples is not None:
-            read = LogRead(read.path, read.header, None, read.error)
+            read = LogRead(read.path, read.header, None, read.error, read.notes)
         return read
 
     def stdout(self, found: JobStdoutFile) -> JobStdoutRead | None:
@@ -78,10 +82,19 @@ def load_cache(experiment_dir: Path) -> ReadCache:
     try:
         if not path.exists() and not path.is_symlink():
             return ReadCache()
+        resolved, note = resolve_inside(path, experiment_dir, allow_outside=False)
+        if resolved is None:  # what it says is not trusted from outside the experiment
+            return ReadCache(note=f"{note}; every input was read again")
         if not path.is_file():
             return ReadCache(note=f"{path}: not a file; every input was read again")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = read_regular_bytes(path, CACHE_READ_MAX_BYTES)
+        if data.cut:
+            return ReadCache(
+                note=f"{path}: larger than {CACHE_READ_MAX_BYTES >> 20} MiB; every input was "
+                "read again"
+            )
+        data = json.loads(bytes(data))
+    except Exception as exc:  # unreadable, not JSON, nested too deep: the cache is not used
         return ReadCache(note=f"{path}: cannot be used ({exc}); every input was read again")
     if not isinstance(data, dict) or data.get("version") != cache_version():
         found = data.get("version") if isinstance(data, dict) else None

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..text import invisible_key, visible
 from ..vocabulary import RUN_TYPES, TRAINED_TYPES
+from .safe_io import (
+    YAML_MAX_BYTES,
+    InputRefused,
+    load_yaml_bounded,
+    read_regular_bytes,
+    resolve_inside,
+    yaml_text,
+)
 
 DESIGN_FILE = "experiment_summary.yaml"
 
@@ -95,6 +104,12 @@ class ExperimentDesign:
         return next((t for t in self.task_designs if t.name == task), None)
 
 
+NAME_MAX_BYTES = 255
+"""The longest file name (in bytes) Linux file systems allow (NAME_MAX): a run whose name is
+longer, or whose layout-A checkpoint folder `ck-out-{run}` would be, has no folder; refused."""
+CHECKPOINT_PREFIX = "ck-out-"
+
+
 def unsafe_name_reason(name: str) -> str | None:
     """Why a run or task name cannot be used as a folder name inside the experiment, or None."""
     if not name or not name.strip():
@@ -107,30 +122,77 @@ def unsafe_name_reason(name: str) -> str | None:
         return "it names the experiment folder or its parent"
     if "\x00" in name:
         return "it contains a NUL byte"
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size + len(CHECKPOINT_PREFIX) > NAME_MAX_BYTES:
+        return (
+            f"it is {size:,} bytes long, so its folder (or its checkpoint folder "
+            f"{CHECKPOINT_PREFIX}...) would pass the {NAME_MAX_BYTES} bytes a file name may have"
+        )
     return None
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError:
+        return True  # it may be there: reading it says why it cannot be used
+
+
+_OUTSIDE_REASONS = (
+    "it is an absolute path",
+    "it contains a path separator",
+    "it names the experiment folder or its parent",
+)
+
+
+def _quoted(name: str) -> str:
+    """A name in quotes, every character visible (`'r1\\u200b'`)."""
+    return f"'{visible(name)}'"
+
+
 def load_design(experiment_dir: Path) -> ExperimentDesign:
-    """Read `experiment_summary.yaml` in `experiment_dir` and validate it."""
+    """Read `experiment_summary.yaml` in `experiment_dir` and validate it.
+
+    The file is read within bounds (`safe_io.load_yaml_bounded`): a FIFO or device, a file
+    over YAML_MAX_BYTES, an alias bomb or runaway nesting is a DesignError naming the file and
+    the limit. A design that is a symbolic link leading out of the experiment is read, with a
+    note naming the link."""
     source = experiment_dir / DESIGN_FILE
-    if not source.is_file():
+    if not _exists(source):
         raise DesignError(
             f"{source}: not found. Run from an experiment folder (one holding {DESIGN_FILE}) "
             "or pass its path."
         )
     try:
-        text = source.read_text(encoding="utf-8", errors="replace")
+        resolved, link_note = resolve_inside(source, experiment_dir)
+    except OSError:
+        resolved, link_note = source, None
+    if resolved is None:  # a loop, or a link to nothing
+        raise DesignError(f"{link_note}. Run from an experiment folder or pass its path.")
+    try:
+        data = load_yaml_bounded(source)
+    except InputRefused as exc:
+        raise DesignError(f"{exc}. Fix the file and run again.") from exc
     except OSError as exc:
         raise DesignError(f"{source}: cannot be read ({exc.strerror or exc}).") from exc
-    try:
-        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        where = _yaml_error_location(exc, text)
+        where = _yaml_error_location(exc, _text_for_location(source))
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise DesignError(
             f"{source}: not valid YAML{where}: {problem}. Fix the file and run again."
         ) from exc
-    return parse_design(data, experiment_dir, source)
+    design = parse_design(data, experiment_dir, source)
+    if link_note:
+        design = replace(design, problems=(link_note, *design.problems))
+    return design
+
+
+def _text_for_location(source: Path) -> str:
+    """The text the YAML error positions count in (what load_yaml_bounded parsed)."""
+    try:
+        return yaml_text(read_regular_bytes(source, YAML_MAX_BYTES))
+    except (OSError, InputRefused):
+        return ""
 
 
 def _yaml_error_location(exc: yaml.YAMLError, text: str) -> str:
@@ -191,12 +253,20 @@ def _parse_runs(raw: Any, source: Path, problems: list[str]) -> tuple[list[RunDe
         name = str(item["name"])
         reason = unsafe_name_reason(name)
         if reason:
-            rejected[name] = (
-                f"run name {name!r} refused: {reason}, so it would point outside the experiment "
-                "folder"
+            consequence = (
+                ", so it would point outside the experiment folder"
+                if reason in _OUTSIDE_REASONS
+                else "; it cannot be a folder name, so nothing of this run is read"
             )
+            rejected[name] = f"run name {_quoted(name)} refused: {reason}{consequence}"
             problems.append(f"{source}: {rejected[name]}.")
             continue
+        twin = next((r.name for r in runs if invisible_key(r.name) == invisible_key(name)), None)
+        if twin is not None and twin != name:
+            problems.append(
+                f"{source}: runs {_quoted(twin)} and {_quoted(name)} differ only by invisible "
+                "characters (shown escaped); both are summarized, check that they are two runs."
+            )
         if any(r.name == name for r in runs):
             problems.append(f"{source}: run {name!r} is listed twice; the first entry is used.")
             continue

@@ -8,13 +8,23 @@ forked readers send little back and memory does not grow with the number of samp
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from . import labels
 from .codec import as_labels, as_numbers
 from .model import LogHeader, LogRead, LogSamples, ScoreHeader
+from .safe_io import EVAL_READ_MAX_BYTES, InputRefused, check_eval_archive, open_regular
+
+HEADER_SAMPLES_MAX = 10_000_000
+"""The most samples a log header is believed to claim (`results.total_samples`): inspect-ai
+keeps ~500 bytes of summary per sample, so ten million would need 5 GB of summaries, ten times
+what a log may inflate to (EVAL_READ_MAX_BYTES). A larger claim is noted, not passed on."""
 
 PREDICTION_KEY = "prediction"
 """Score metadata key where a regression scorer (the toolkit's `continuous_scorer`) records the
@@ -104,13 +114,53 @@ def header_from_log(path: Path, log: Any) -> LogHeader:
     )
 
 
+def check_log_file(path: Path) -> None:
+    """Refuse, before inspect-ai opens it, a log that would cost more than a log can: a FIFO or
+    device, a `.eval` whose members would inflate past the limits (`safe_io.check_eval_archive`),
+    a `.json` log larger than EVAL_READ_MAX_BYTES. Raises InputRefused naming the file and
+    the limit; a file that is no zip at all is left to inspect-ai's own error."""
+    if path.suffix == ".eval":
+        with contextlib.suppress(zipfile.BadZipFile):
+            check_eval_archive(path)
+        return
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+    if size > EVAL_READ_MAX_BYTES:
+        limit = f"{EVAL_READ_MAX_BYTES:,}"
+        raise InputRefused(path, f"is {size:,} bytes, more than the {limit} a log may be; not read")
+
+
+def _claimed_samples(path: Path, value: Any) -> tuple[int | None, str | None]:
+    """The sample count a header claims, when it is believable; else None and why."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None, f"{path}: its header claims {value!r} samples, which is no count; not used"
+    if value > HEADER_SAMPLES_MAX:
+        return None, (
+            f"{path}: its header claims {value:,} samples, more than the {HEADER_SAMPLES_MAX:,} "
+            "a log is believed to hold; the count is not used"
+        )
+    return value, None
+
+
 def read_header(path: Path) -> LogRead:
     """The header of a log (`.eval` or `.json`), or why the file cannot be read."""
+    try:
+        check_log_file(path)
+    except InputRefused as exc:
+        return LogRead(path=str(path), error=f"{exc}. Re-run the evaluation or remove the file.")
+    except Exception as exc:
+        return LogRead(path=str(path), error=explain_unreadable(path, exc))
     try:
         log = _log_api().read_eval_log(str(path), header_only=True)
     except Exception as exc:
         return LogRead(path=str(path), error=explain_unreadable(path, exc))
-    return LogRead(path=str(path), header=header_from_log(path, log))
+    header = header_from_log(path, log)
+    samples, note = _claimed_samples(path, header.samples)
+    if note is None:
+        return LogRead(path=str(path), header=header)
+    return LogRead(path=str(path), header=replace(header, samples=samples), notes=(note,))
 
 
 def main_score(header: LogHeader) -> ScoreHeader | None:
@@ -192,5 +242,6 @@ def read_log(path: Path, *, with_samples: bool) -> LogRead:
     try:
         samples = read_samples(path, read.header)
     except Exception as exc:
-        return LogRead(path=str(path), header=read.header, error=explain_unreadable(path, exc))
-    return LogRead(path=str(path), header=read.header, samples=samples)
+        error = explain_unreadable(path, exc)
+        return LogRead(path=str(path), header=read.header, error=error, notes=read.notes)
+    return LogRead(path=str(path), header=read.header, samples=samples, notes=read.notes)

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from . import slurm
 from .cache import ReadCache, load_cache
-from .design import load_design
+from .design import ExperimentDesign, load_design
 from .layout import detect_layout, find_run_files
 from .model import DatasetFile, Evidence, LogRead, RunFiles, RunLogEntry, SlurmEvidence
 from .readers import read_all
 from .run_logs import read_run_logs
+from .safe_io import read_regular_bytes
 
 SIDECAR_SUFFIX = ".meta.json"
 SIDECAR_READ_LIMIT = 1 << 20
@@ -40,7 +41,11 @@ def ask_slurm(ids: list[str], *, use_sacct: bool, timeout_s: float | None) -> Sl
     if not ids:
         return SlurmEvidence((), used=False, error="no SLURM job id found in the experiment")
     kwargs = {"timeout_s": timeout_s} if timeout_s else {}
-    lookup = slurm.lookup_jobs(ids, **kwargs)
+    try:
+        lookup = slurm.lookup_jobs(ids, **kwargs)
+    except Exception as exc:  # SLURM's answer is one input: its failure is a note
+        error = f"the SLURM lookup failed ({type(exc).__name__}: {exc})"
+        return SlurmEvidence(tuple(ids), used=True, error=error)
     return SlurmEvidence(
         asked=tuple(ids),
         used=True,
@@ -70,16 +75,28 @@ def read_dataset(path: str, experiment_dir: Path) -> DatasetFile:
         exists = False
     # ARTIFACTS.md: `{file}.meta.json`; the toolkit writes `{stem}.meta.json` beside the file
     spellings = (Path(f"{file}{SIDECAR_SUFFIX}"), file.with_name(file.stem + SIDECAR_SUFFIX))
+    sidecar = None
     try:
         sidecar = next((s for s in spellings if s.is_file()), None)
         if sidecar is None:
             return DatasetFile(path, exists)
-        with sidecar.open("rb") as handle:
-            data = json.loads(handle.read(SIDECAR_READ_LIMIT))
-    except (OSError, ValueError) as exc:
-        return DatasetFile(path, exists, problem=f"{path}{SIDECAR_SUFFIX}: cannot be used ({exc})")
+        data = json.loads(bytes(read_regular_bytes(sidecar, SIDECAR_READ_LIMIT)))
+    except Exception as exc:  # unreadable, a FIFO, not JSON, nested too deep: this file's problem
+        where = sidecar or f"{path}{SIDECAR_SUFFIX}"
+        return DatasetFile(path, exists, problem=f"{where}: cannot be used ({exc})")
     found = data.get("config_hash_short") if isinstance(data, dict) else None
     return DatasetFile(path, exists, str(found) if found else None)
+
+
+def _run_files(design: ExperimentDesign, run: str, layout: str) -> RunFiles:
+    """find_run_files; whatever goes wrong listing one run is that run's note, never the end of
+    the summary."""
+    try:
+        return find_run_files(design, run, layout)
+    except Exception as exc:
+        run_dir = design.directory / run
+        note = f"{run_dir}: its files could not be listed ({type(exc).__name__}: {exc})"
+        return RunFiles(run=run, run_dir=str(run_dir), checkpoint_root=None, notes=(note,))
 
 
 def gather(
@@ -100,7 +117,7 @@ def gather(
     earlier run read of each unchanged file from the experiment's cache (see `cache`)."""
     design = load_design(experiment_dir)
     layout = detect_layout(design)
-    runs = tuple(find_run_files(design, run.name, layout) for run in design.runs)
+    runs = tuple(_run_files(design, run.name, layout) for run in design.runs)
     run_logs, notes = read_run_logs(design.directory)
     entries = tuple(run_logs)
     found = ask_slurm(job_ids(runs, entries), use_sacct=use_sacct, timeout_s=sacct_timeout_s)
@@ -147,6 +164,4 @@ def log_paths(experiment_dir: Path) -> list[str]:
     """Every evaluation log of the experiment (what step 3 reads)."""
     design = load_design(experiment_dir)
     layout = detect_layout(design)
-    return [
-        log.path for run in design.runs for log in find_run_files(design, run.name, layout).logs
-    ]
+    return [log.path for run in design.runs for log in _run_files(design, run.name, layout).logs]

@@ -110,6 +110,10 @@ class RunFiles:
     scripts: tuple[BatchScript, ...] = ()
     setup: FinetuneSetup | None = None
     problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What was not read as it is, file by file: a symbolic link leading out of the experiment
+    (read, with this note), a link loop or a link to nothing, a FIFO or device named like an
+    input, a YAML file refused (`problems` are folders that cannot be listed)."""
 
 
 # --- the toolkit's run logs ----------------------------------------------------------------------
@@ -167,6 +171,8 @@ class JobStdoutRead:
     scan: TrainingLogScan | None = None
     inspect: InspectMarkers | None = None
     error: str | None = None
+    notes: tuple[str, ...] = ()
+    """What the reader must know about the read (only the end of a huge file was scanned)."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,8 @@ class LogRead:
     header: LogHeader | None = None
     samples: LogSamples | None = None
     error: str | None = None
+    notes: tuple[str, ...] = ()
+    """What the reader must know about the read (a header claim that was not believed)."""
 
 
 # --- all of it -----------------------------------------------------------------------------------

@@ -25,10 +25,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import eval_logs, training_log
 from .model import InspectMarkers, JobStdoutRead, LogRead
+from .safe_io import InputRefused, open_regular
 
 LOG_NAME = re.compile(rb"([\w.+:=-]+\.(?:eval|json))\b")
 # inspect prints `Log: logs/<file>.eval` at the end of an evaluation; the name may hold spaces
@@ -50,20 +51,41 @@ def inspect_markers(data: bytes) -> InspectMarkers:
     return InspectMarkers(tuple(names), tuple(models), FINISHED_LINE.search(data) is not None)
 
 
-def _marker_bytes(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        head = handle.read(MARKER_HEAD + MARKER_TAIL)
-        if len(head) < MARKER_HEAD + MARKER_TAIL:
-            return head
-        handle.seek(-MARKER_TAIL, os.SEEK_END)
-        return head[:MARKER_HEAD] + b"\n" + handle.read(MARKER_TAIL)
+def _marker_bytes(handle: BinaryIO) -> bytes:
+    handle.seek(0)
+    head = handle.read(MARKER_HEAD + MARKER_TAIL)
+    if len(head) < MARKER_HEAD + MARKER_TAIL:
+        return head
+    handle.seek(-MARKER_TAIL, os.SEEK_END)
+    return head[:MARKER_HEAD] + b"\n" + handle.read(MARKER_TAIL)
+
+
+def _size_text(size: int) -> str:
+    """A byte count for a reader: `256 MiB`, `4 GiB`, `3.2 MiB`, `900 bytes`."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            return f"{size / (1 << shift):.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size:,} bytes"
 
 
 def read_job_stdout(path: Path) -> JobStdoutRead:
-    """One job stdout: the streaming training scan and inspect's markers."""
+    """One job stdout: the training scan (its last SCAN_MAX_BYTES at most, with a note when
+    that is not all of it) and inspect's markers. A FIFO, device or folder is refused unread."""
     try:
-        scan = training_log.scan_training_log(path)
-        markers = inspect_markers(_marker_bytes(path))
+        with open_regular(path) as handle:
+            scan, skipped = training_log.scan_training_file(handle)
+            markers = inspect_markers(_marker_bytes(handle))
+    except InputRefused as exc:
+        return JobStdoutRead(str(path), error=str(exc))
+    except training_log.ScanTooSlow as exc:
+        return JobStdoutRead(
+            str(path),
+            error=(
+                f"{path}: scanning stopped after {exc.seconds:g} s (the limit per training "
+                f"stdout), {_size_text(exc.scanned)} of {_size_text(exc.size)} read; this many "
+                "updates without line breaks is no torchtune log, so its loss is not reported"
+            ),
+        )
     except PermissionError:
         return JobStdoutRead(
             str(path),
@@ -71,14 +93,29 @@ def read_job_stdout(path: Path) -> JobStdoutRead:
         )
     except OSError as exc:
         return JobStdoutRead(str(path), error=f"{path}: cannot be read ({exc.strerror or exc})")
-    return JobStdoutRead(str(path), scan=scan, inspect=markers)
+    notes: tuple[str, ...] = ()
+    if skipped:
+        size = skipped + scan.bytes_read
+        notes = (
+            f"{path}: scanned the last {_size_text(scan.bytes_read)} of {_size_text(size)} (at "
+            f"most {_size_text(training_log.SCAN_MAX_BYTES)} of a job stdout are scanned); its "
+            "final loss and failure line are from that part, and the loss curve and minimum "
+            "cover that part only",
+        )
+    return JobStdoutRead(str(path), scan=scan, inspect=markers, notes=notes)
 
 
 def _read_one(item: tuple[str, str, bool]) -> tuple[str, str, Any]:
+    """Read one input; whatever goes wrong is that input's error, with its file named."""
     kind, path, with_samples = item
-    if kind == "log":
-        return kind, path, eval_logs.read_log(Path(path), with_samples=with_samples)
-    return kind, path, read_job_stdout(Path(path))
+    try:
+        if kind == "log":
+            return kind, path, eval_logs.read_log(Path(path), with_samples=with_samples)
+        return kind, path, read_job_stdout(Path(path))
+    except Exception as exc:  # one bad input never sinks the summary
+        error = f"{path}: could not be read ({type(exc).__name__}: {str(exc)[:300]})"
+        read = LogRead(path, error=error) if kind == "log" else JobStdoutRead(path, error=error)
+        return kind, path, read
 
 
 def default_jobs() -> int:

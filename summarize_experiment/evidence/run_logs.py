@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from .model import RunLogEntry
+from .safe_io import InputRefused, read_regular_bytes, resolve_inside
 
 RUN_LOG_NAMES = ("run-torchtune.log", "run-inspect.log")
 RUN_LOG_READ_LIMIT = 16 << 20
@@ -72,23 +73,33 @@ def parse_run_log(text: str, file: str) -> list[RunLogEntry]:
 
 
 def read_run_logs(experiment_dir: Path) -> tuple[list[RunLogEntry], list[str]]:
-    """Every entry of the experiment's run logs, and a note per log that could not be read."""
+    """Every entry of the experiment's run logs, and a note per log that could not be read (a
+    FIFO or device, a link loop) or was read through a link leading out of the experiment."""
     entries: list[RunLogEntry] = []
     problems: list[str] = []
     for name in RUN_LOG_NAMES:
         path = experiment_dir / "logs" / name
         try:
-            if not path.is_file():
+            if not path.exists() and not path.is_symlink():
                 continue
-            with path.open("rb") as handle:
-                data = handle.read(RUN_LOG_READ_LIMIT + 1)
+            resolved, note = resolve_inside(path, experiment_dir)
+            if note:
+                problems.append(note)
+            if resolved is None:
+                continue
+            data = read_regular_bytes(path, RUN_LOG_READ_LIMIT)
+        except InputRefused as exc:
+            problems.append(f"{exc}; its job ids unused")
+            continue
         except OSError as exc:
             problems.append(f"{path}: cannot be read ({exc.strerror or exc}); its job ids unused")
             continue
-        if len(data) > RUN_LOG_READ_LIMIT:
+        if data.cut:
             problems.append(
                 f"{path}: larger than {RUN_LOG_READ_LIMIT >> 20} MiB; only its start was read"
             )
-            data = data[:RUN_LOG_READ_LIMIT]
-        entries.extend(parse_run_log(data.decode("utf-8", "replace"), str(path)))
+        try:
+            entries.extend(parse_run_log(bytes(data).decode("utf-8", "replace"), str(path)))
+        except Exception as exc:  # this log's problem only
+            problems.append(f"{path}: cannot be read ({type(exc).__name__}: {exc})")
     return entries, problems

@@ -47,11 +47,14 @@ __all__ = [
     "UnsafeOutput",
     "append_all",
     "check_eval_archive",
+    "folder_inside",
+    "kind_of",
     "load_yaml_bounded",
     "open_regular",
     "read_regular_bytes",
     "resolve_inside",
     "run_bounded",
+    "yaml_text",
 ]
 
 # --------------------------------------------------------------------------- limits
@@ -191,8 +194,13 @@ def resolve_inside(
 # --------------------------------------------------------------------------- reading
 
 
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, for a message ("a named pipe (FIFO)")."""
+    return _kind(mode)
+
+
 def _kind(mode: int) -> str:
-    """What a non-regular file is, for a message."""
+    """What a file that is not a regular file is, for a message."""
     if stat.S_ISFIFO(mode):
         return "a named pipe (FIFO)"
     if stat.S_ISCHR(mode):
@@ -274,7 +282,7 @@ class _BoundedLoader(yaml.SafeLoader):
     """SafeLoader that counts, while composing, the nesting and what the aliases expand to."""
 
     def __init__(
-        self, stream: bytes, *, path: Path, max_aliases: int, max_depth: int, max_nodes: int
+        self, stream: str, *, path: Path, max_aliases: int, max_depth: int, max_nodes: int
     ) -> None:
         super().__init__(stream)
         self.name = str(path)  # YAML errors name the file, not "<byte string>"
@@ -335,6 +343,11 @@ class _BoundedLoader(yaml.SafeLoader):
             ) from exc
 
 
+def yaml_text(data: bytes) -> str:
+    """The text :func:`load_yaml_bounded` parses from a file's bytes (a UTF-8 BOM dropped)."""
+    return data.decode("utf-8-sig", errors="replace")
+
+
 def load_yaml_bounded(
     path: os.PathLike[str] | str,
     *,
@@ -348,16 +361,19 @@ def load_yaml_bounded(
     InputRefused (naming the file, and the line where it applies) for a file that is not
     regular, larger than ``max_bytes``, nested deeper than ``max_depth``, or whose aliases
     expand to more than ``max_aliases`` references or ``max_nodes`` values; yaml.YAMLError for
-    malformed YAML, as ``yaml.safe_load`` would raise it.
+    malformed YAML, as ``yaml.safe_load`` would raise it. Bytes that are not UTF-8 are read as
+    U+FFFD (as a text editor shows them), so a stray byte in a comment does not sink a file.
     """
     path = Path(path)
     data = read_regular_bytes(path, max_bytes)
     if data.cut:
-        raise InputRefused(
-            path, f"is larger than {max_bytes:,} bytes ({data.size:,}); refused as a design"
-        )
+        raise InputRefused(path, f"is larger than {max_bytes:,} bytes ({data.size:,}); not read")
     loader = _BoundedLoader(
-        bytes(data), path=path, max_aliases=max_aliases, max_depth=max_depth, max_nodes=max_nodes
+        yaml_text(data),
+        path=path,
+        max_aliases=max_aliases,
+        max_depth=max_depth,
+        max_nodes=max_nodes,
     )
     try:
         return loader.get_single_data()
@@ -571,6 +587,59 @@ def _open_for_append(root_real: str, parts: list[str], path: Path) -> int:
         finally:
             os.close(dir_fd)
     raise OSError(errno.ELOOP, f"{path}: too many symbolic links on the way")
+
+
+def folder_inside(
+    path: os.PathLike[str] | str, root: os.PathLike[str] | str, *, create: bool = True
+) -> Path:
+    """The folder ``path`` below the existing folder ``root``, made ready for writing into.
+
+    Every part of it that exists must be a folder, reached through symbolic links only where
+    they stay inside ``root``; otherwise UnsafeOutput (a link leading out, a file or a link to
+    nothing on the way) and nothing is created. Missing parts are created when ``create`` is
+    True (``root`` itself never is: FileNotFoundError). Returns ``path``.
+    """
+    path = Path(path)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(
+            errno.ENOENT, f"{root}: no such folder; nothing is created where there is no experiment"
+        )
+    root_real = os.path.realpath(root)
+    if Path(os.path.abspath(path)) == Path(os.path.abspath(root)):
+        return path
+    current = root_real
+    for name in _relative_parts(path, Path(root)):
+        candidate = os.path.join(current, name)
+        try:
+            mode = os.lstat(candidate).st_mode
+        except FileNotFoundError:
+            if not create:
+                return path
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(candidate, 0o777)
+            mode = os.lstat(candidate).st_mode
+        if stat.S_ISLNK(mode):
+            target = os.path.realpath(candidate)
+            if not _inside(Path(target), [Path(root_real)]):
+                raise UnsafeOutput(
+                    errno.EPERM,
+                    f"{path}: {candidate} is a symbolic link to {target}, outside the "
+                    "experiment; nothing written",
+                )
+            if not os.path.isdir(target):
+                raise UnsafeOutput(
+                    errno.ENOTDIR,
+                    f"{path}: {candidate} is a symbolic link to {target}, which is not a "
+                    "folder; nothing written",
+                )
+            candidate = target
+        elif not stat.S_ISDIR(mode):
+            what = "a file" if stat.S_ISREG(mode) else _kind(mode)
+            raise UnsafeOutput(
+                errno.ENOTDIR, f"{path}: {candidate} is {what}, not a folder; nothing written"
+            )
+        current = candidate
+    return path
 
 
 def append_all(path: os.PathLike[str] | str, data: bytes, root: os.PathLike[str] | str) -> int:

@@ -22,20 +22,26 @@ import itertools
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 __all__ = [
     "CURVE_POINTS",
     "LOSS_PATTERN",
+    "SCAN_MAX_BYTES",
+    "SCAN_MAX_SECONDS",
     "LossPoint",
+    "ScanTooSlow",
     "TrainingLogScan",
     "job_id_from_stdout_name",
     "pick_latest_stdout",
     "scan_training_chunks",
+    "scan_training_file",
     "scan_training_log",
 ]
 
@@ -44,6 +50,29 @@ CURVE_BUCKETS = 166
 (its lowest and highest finite loss and its last update), so the curve holds at most
 ``CURVE_POINTS`` points: enough to draw it at full width, spikes included."""
 CURVE_POINTS = 3 * CURVE_BUCKETS
+
+SCAN_MAX_BYTES = 256 << 20
+"""The most of one training stdout that is scanned: its last 256 MiB. torchtune prints ~100
+bytes per loss update, so that is over 2.5 million updates: the stdout of a real run (13 MB for
+130,000 updates) is read whole. Of a bigger file (a runaway log, a 4 GB sparse file) only the
+end is scanned, which holds the final loss and the failure line, and the summary says so. At
+~75 MB/s that end takes about 4 s."""
+SCAN_MAX_SECONDS = 30.0
+"""A scan still running after this long is abandoned and the loss is N/A, with a note: only a
+file built to be slow gets there (updates packed without line breaks are ~15 times slower to
+scan than torchtune's), and a loss read from part of it could be presented as final."""
+
+
+class ScanTooSlow(Exception):
+    """A training stdout whose scan took longer than SCAN_MAX_SECONDS: ``scanned`` of ``size``
+    bytes were read."""
+
+    def __init__(self, scanned: int, size: int, seconds: float) -> None:
+        super().__init__(f"scanned {scanned:,} of {size:,} bytes in {seconds:g} s")
+        self.scanned = scanned
+        self.size = size
+        self.seconds = seconds
+
 
 FAILURE_LINE_CHARS = 300
 """Failure lines are cut to this many characters (an ellipsis marks the cut)."""
@@ -275,6 +304,8 @@ class _Scanner:
                     self._record_region(region, losses, backward)
                     return
         end = len(buf) if final else min(cut + _LOSS_MAX_LEN + 2, len(buf))
+        if buf.find(_LITERAL, pos, end) < 0:
+            return  # no `|Loss: ` at all (a region of NULs, say): nothing to try a match on
         found = []
         for match in LOSS_PATTERN.finditer(buf, pos, end):
             if match.start() >= cut:
@@ -567,15 +598,55 @@ def scan_training_chunks(chunks: Iterable[bytes]) -> TrainingLogScan:
     return scanner.finish()
 
 
-def _read_chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            yield chunk
+def _tail_chunks(
+    handle: BinaryIO, start: int, chunk_size: int, size: int, max_seconds: float
+) -> Iterator[bytes]:
+    """The bytes of ``handle`` from ``start`` on; from ``start`` > 0, only from the first line
+    break found within ``_SEPARATOR_SLACK`` bytes (an update cut in half is no update).
+    ScanTooSlow once ``max_seconds`` have passed."""
+    deadline = time.monotonic() + max_seconds
+    handle.seek(start)
+    first = handle.read(chunk_size)
+    if start:
+        found = (first.find(sep, 0, _SEPARATOR_SLACK) for sep in (b"\n", b"\r"))
+        breaks = [i for i in found if i >= 0]
+        first = first[min(breaks) + 1 :] if breaks else first
+    yield first
+    scanned = len(first)
+    while chunk := handle.read(chunk_size):
+        if time.monotonic() > deadline:
+            raise ScanTooSlow(scanned, size, max_seconds)
+        yield chunk
+        scanned += len(chunk)
 
 
-def scan_training_log(path: Path, chunk_size: int = 1 << 20) -> TrainingLogScan:
-    """Scan the training stdout at ``path``, streaming it ``chunk_size`` bytes at a time."""
-    return scan_training_chunks(_read_chunks(Path(path), chunk_size))
+def scan_training_file(
+    handle: BinaryIO,
+    max_bytes: int | None = None,
+    chunk_size: int = 1 << 20,
+    max_seconds: float | None = None,
+) -> tuple[TrainingLogScan, int]:
+    """Scan an open training stdout, at most its last ``max_bytes`` (default SCAN_MAX_BYTES)
+    from the first line break there; returns the scan and how many bytes before that were not
+    scanned (0: all were). ScanTooSlow when it takes longer than ``max_seconds`` (default
+    SCAN_MAX_SECONDS)."""
+    max_bytes = SCAN_MAX_BYTES if max_bytes is None else max_bytes
+    max_seconds = SCAN_MAX_SECONDS if max_seconds is None else max_seconds
+    size = os.fstat(handle.fileno()).st_size
+    start = max(size - max_bytes, 0)
+    scan = scan_training_chunks(_tail_chunks(handle, start, chunk_size, size, max_seconds))
+    return scan, (size - scan.bytes_read if start else 0)
+
+
+def scan_training_log(
+    path: Path, chunk_size: int = 1 << 20, max_bytes: int | None = None
+) -> TrainingLogScan:
+    """Scan the training stdout at ``path`` (a regular file: InputRefused otherwise),
+    streaming it ``chunk_size`` bytes at a time, at most its last ``max_bytes``."""
+    from .safe_io import open_regular
+
+    with open_regular(path) as handle:
+        return scan_training_file(handle, max_bytes, chunk_size)[0]
 
 
 _STDOUT_NAME = re.compile(r"slurm-([0-9]+(?:_[0-9]+)?)\.out")

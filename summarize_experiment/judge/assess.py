@@ -39,7 +39,18 @@ def assess_run(
     assert files is not None
     for problem in files.problems:
         notes.append(Note("WARNING", run.name, problem))
+    for note in files.notes:  # inputs not read as they are: links leading out, FIFOs, ...
+        notes.append(Note("WARNING", run.name, note))
+    reads = [evidence.stdouts.get(f.path) for f in files.job_stdouts]
+    reads += [evidence.logs.get(f.path) for f in files.logs]
+    for read in reads:
+        for note in read.notes if read is not None else ():
+            notes.append(Note("WARNING", read.path, note))
     training, evaluation = _split_stdouts(evidence, run, files.job_stdouts, submissions)
+    for out in evaluation:  # a training stdout's read error is its loss's warning already
+        read = evidence.stdouts.get(out.path)
+        if read is not None and read.error:
+            notes.append(Note("WARNING", run.name, read.error))
     finetune = assess_finetune(evidence, run, files, training, submissions)
     cells, unplaced = assess_cells(
         evidence,

@@ -309,6 +309,9 @@ def write_figures(
     return figures
 
 
+FIGURE_MAX_BYTES = 64 << 20
+"""The most read of a figure or the manifest when checking they are as written (a figure is a
+few hundred KB): anything bigger is not ours, and is drawn again."""
 MANIFEST_FILE = "figures.json"
 """What each figure was drawn from (a digest of its inputs and of this module) and the digest
 of its file: a figure whose inputs did not change, and whose file is as written, is not drawn
@@ -333,18 +336,28 @@ def _digest(kind: str, draw: Callable[[], Drawn]) -> str:
 def _read_manifest(folder: Path) -> dict[str, dict[str, Any]]:
     import json
 
+    from ..evidence.safe_io import InputRefused, read_regular_bytes
+
     try:
-        data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(bytes(read_regular_bytes(folder / MANIFEST_FILE, FIGURE_MAX_BYTES)))
+    except (OSError, ValueError, RecursionError, InputRefused):
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def _intact(folder: Path, name: str, before: dict[str, Any]) -> bool:
+    """Whether the figure file is still the one drawn (a regular file, not a link: a figure
+    replaced by anything else is drawn again)."""
+    from ..evidence.safe_io import InputRefused, read_regular_bytes
+
+    path = folder / name
     try:
-        return hashlib.sha256((folder / name).read_bytes()).hexdigest() == before.get("sha256")
-    except OSError:
+        if path.is_symlink():
+            return False
+        data = read_regular_bytes(path, FIGURE_MAX_BYTES)
+    except (OSError, InputRefused):
         return False
+    return not data.cut and hashlib.sha256(bytes(data)).hexdigest() == before.get("sha256")
 
 
 def figure_markdown(figures: Sequence[Figure], relative_to: Path) -> list[str]:

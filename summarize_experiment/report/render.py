@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from ..text import visible
 from .tables import variant_label
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -51,11 +53,28 @@ def format_metric(value: float | None) -> str:
 
 
 def cell_text(value: Any) -> str:
-    """Make any text safe inside a markdown table cell (pipes, newlines, backticks, HTML)."""
-    text = str(value)
-    text = " ".join(text.split())
+    """Make any text safe inside a markdown table cell or a line (pipes, backticks, HTML), every
+    character visible: newlines, control, zero-width and bidi characters as escapes (`\\n`,
+    `\\u200b`, `\\u202e`), runs of spaces as one."""
+    text = " ".join(visible(value).split())
     text = html.escape(text, quote=False)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+
+
+def line_text(value: Any) -> str:
+    """A message of this tool (which may quote a path or a name) safe on a markdown line of its
+    own: every character visible, on one line, HTML shown as text; its own `code` kept."""
+    return html.escape(" ".join(visible(value).split()), quote=False)
+
+
+def code_span(value: Any) -> str:
+    """`value` as a markdown code span, every character visible (see `cell_text`): a span is
+    fenced by more backticks than it holds in a row, so a backtick shows as itself and HTML as
+    text."""
+    text = " ".join(visible(value).split())
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    padded = f" {text} " if text.startswith("`") or text.endswith("`") or fence != "`" else text
+    return f"{fence}{padded}{fence}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -200,8 +219,7 @@ def _training_section(report: dict[str, Any]) -> list[str]:
     ]
     for row in rows:
         if row.get("warning"):
-            warning = " ".join(str(row["warning"]).split())
-            lines.append(f"- {cell_text(row['run'])}: {warning}")
+            lines.append(f"- {cell_text(row['run'])}: {line_text(row['warning'])}")
     lines.append("")
     return [*lines, *_figure_lines(report, "training-loss")]
 
@@ -239,7 +257,7 @@ def _eval_section(report: dict[str, Any]) -> list[str]:
             f1 = _metric_value(row["f1"])
             sat = "✓" if row["saturated"] else ""
             samples = _samples(row)
-            flags += [f"- {_where(row)}: {note}" for note in row.get("metric_notes") or []]
+            flags += [f"- {_where(row)}: {line_text(n)}" for n in row.get("metric_notes") or []]
         else:
             accuracy, balanced, f1, sat, samples = "ERROR", "-", "-", "", "-"
         body.append([row["run"], _task(row), _row_epoch(row), accuracy, balanced, f1, sat, samples])
@@ -528,7 +546,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Experiment Summary",
         "",
-        f"**Experiment:** `{experiment['name'].replace('`', '')}` | **Generated:** "
+        f"**Experiment:** {code_span(experiment['name'])} | **Generated:** "
         f"{report['generated_at']} | **Status:** {report['complete_runs']}/{report['total_runs']} "
         "complete",
         "",
@@ -540,12 +558,13 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _datasets_section(report)
     lines += _notes_section(report)
     logs = "eval/*/logs" if experiment.get("layout") == "B" else "eval/logs"
-    run_dir = shlex.quote(experiment["directory"]) + "/*"
+    run_dir = shlex.quote(visible(experiment["directory"])) + "/*"
+    export = f"inspect log export {run_dir}/{logs}/*.eval --format csv"
     lines += [
         "## Next Steps",
         "",
         "1. View detailed evaluation results: `inspect view --port=$(get_free_port)`",
-        f"2. Export raw data: `inspect log export {run_dir}/{logs}/*.eval --format csv`",
+        f"2. Export raw data: {code_span(export)}",
         "3. Full analysis: `explore-experiment`",
         "",
         "---",

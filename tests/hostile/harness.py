@@ -13,7 +13,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,63 @@ def run_limited(code: str, *args: str) -> Any:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+SUMMARIZE_SCRIPT = REPO / "scripts" / "summarize.py"
+# BLAS thread pools and glibc's per-thread malloc arenas reserve address space they never use
+# (about 150 MB at the defaults on two cores); with one BLAS thread and two arenas the whole
+# summarizer (inspect-ai, scikit-learn, matplotlib) maps ~425 MB, so RLIMIT_AS bounds what
+# the summarizer allocates, not what libraries merely reserve.
+LIMITED_ENV = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MALLOC_ARENA_MAX": "2",
+}
+
+
+@dataclass
+class Summarized:
+    """How a summarizer run in a child ended: exit code, the JSON result, stderr, wall time."""
+
+    code: int
+    result: dict[str, Any]
+    stderr: str
+    seconds: float
+
+
+def summarize_limited(
+    exp: Path | str | None,
+    *args: str,
+    cwd: Path | None = None,
+    umask: int | None = None,
+    script: Path = SUMMARIZE_SCRIPT,
+) -> Summarized:
+    """``scripts/summarize.py exp --no-sacct --jobs 1 *args`` (no experiment argument when
+    ``exp`` is None) in a child limited to MEMORY_LIMIT_BYTES of address space and
+    SAFETY_TIMEOUT_S; its stdout must be one JSON object."""
+
+    def limits() -> None:
+        _limit_memory()
+        if umask is not None:
+            os.umask(umask)
+
+    argv = [sys.executable, str(script), *([str(exp)] if exp is not None else [])]
+    argv += ["--no-sacct", "--jobs", "1", *args] if script == SUMMARIZE_SCRIPT else list(args)
+    started = time.monotonic()
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=SAFETY_TIMEOUT_S,
+        preexec_fn=limits,
+        cwd=cwd or REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), **LIMITED_ENV},
+    )
+    seconds = time.monotonic() - started
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, (done.stdout[-2000:], done.stderr[-3000:])
+    return Summarized(done.returncode, json.loads(lines[0]), done.stderr, seconds)
 
 
 def nobody() -> tuple[int, int]:

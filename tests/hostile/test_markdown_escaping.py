@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from inspect_ai.log import read_eval_log, write_eval_log
 
+from summarize_experiment.text import visible
 from testing.synthetic import EvalSpec, ExperimentSpec, RunSpec, build_experiment
 
 from .support import (
@@ -31,8 +32,9 @@ NAMES = (PIPE, TICK, NEWLINE, HTML, TASK_HTML, TASK_PIPE)
 
 
 def shown(name: str) -> str:
-    """How a name is expected to read in a table cell (whitespace runs become one space)."""
-    return " ".join(name.split())
+    """How a name is expected to read in a table cell: as in the log, a newline is shown as
+    `\\n` (issue 12: what is shown is what is there), runs of spaces as one space."""
+    return " ".join(visible(name).split())
 
 
 @pytest.fixture(scope="module")
