@@ -88,8 +88,11 @@ lock:
 	mv $(LOCK).new $(LOCK)
 	rm -rf .venv-lock
 
+# The sweep (cold, warm, one new log, figures; against the spec's method and the floor), then the
+# cost of one bootstrap call of each kind on a 2,000-sample log.
 bench: $(STAMP)
 	$(PY) bench/run_bench.py
+	$(PY) bench/compare_bootstrap.py 20
 
 demo: $(STAMP)
 	$(PY) examples/make_demo.py --out examples/demo

@@ -303,10 +303,13 @@ def _valid(root: Path, params: dict) -> dict | None:
 
 def _outputs(exp: Path) -> list[Path]:
     """What the summarizer writes into the experiment (excluded from the manifest)."""
-    return [exp / "summary.md", exp / "summary.json", exp / "logs"]
+    logs = exp / "logs"
+    written = [logs / "summarize-experiment.log", logs / "summarize-cache.json"]
+    return [exp / "summary.md", exp / "summary.json", exp / "summary-figures", *written]
 
 
-def _clean_outputs(exp: Path) -> None:
+def clean_outputs(exp: Path) -> None:
+    """Remove what the summarizer wrote, so the next run is cold."""
     for path in _outputs(exp):
         if path.is_dir():
             shutil.rmtree(path)
@@ -351,7 +354,7 @@ def ensure(
         if manifest is None:
             stale.append(size)
         else:
-            _clean_outputs(root / size.experiment)
+            clean_outputs(root / size.experiment)
             out[name] = _describe(root, size, manifest)
     if stale:
         for size, manifest in _generate(bench_dir, stale, workers).items():

@@ -51,6 +51,9 @@ TARGETS = {
     "pipeline_over_floor_max": 1.0,
     "peak_memory_mb_max": 300.0,
     "memory_growth_max": 0.20,
+    "warm_over_cold_max": 0.10,
+    "one_new_over_cold_max": 0.20,
+    "figures_added_s_max": 1.5,
 }
 
 
@@ -219,6 +222,52 @@ def warm_cache(paths: list[str]) -> None:
                 pass
 
 
+def timed_run(which: str, cmd: list[str], args: argparse.Namespace) -> dict:
+    """One measured run after the quiet gate; fails the benchmark when the command fails."""
+    gate = wait_for_quiet(args.quiet_wait)
+    result = run_measured(cmd)
+    result["quiet_gate"] = gate
+    if result["returncode"] != 0:
+        raise SystemExit(f"{which} failed ({result['returncode']}):\n{result['stderr']}")
+    print(
+        f"   {which:19} {result['wall_s']:7.2f} s wall, {result['cpu_s']:6.1f} s CPU, "
+        f"peak RSS sum {result['peak_rss_sum_mb']:5.0f} MB, "
+        f"Pss sum {result['peak_pss_sum_mb']:5.0f} MB; others used "
+        f"{result['foreign_cpu_s']:5.1f} s CPU meanwhile",
+        file=sys.stderr,
+        flush=True,
+    )
+    return result
+
+
+def _evaluations(result: dict) -> int | None:
+    return json.loads(result["stdout"]).get("counts", {}).get("evaluations")
+
+
+def rerun_sequence(
+    exp: Path, evals: list[str], pipeline_cmd: list[str], args: argparse.Namespace
+) -> dict[str, list[dict]]:
+    """Re-runs as users make them, ``--repeats`` times: a cold run with one log held back, a
+    warm run (nothing changed: everything from logs/summarize-cache.json, figures kept), then
+    that log put back (an evaluation that finished since: one new log to read)."""
+    held = random.Random(args.seed).choice(evals)
+    aside = Path(args.bench_dir) / "held-back.eval"
+    runs: dict[str, list[dict]] = {"cold_minus_one": [], "warm": [], "one_new_log": []}
+    for _ in range(args.repeats):
+        generate.clean_outputs(exp)
+        os.replace(held, aside)
+        try:
+            runs["cold_minus_one"].append(timed_run("cold, one log held", pipeline_cmd, args))
+            runs["warm"].append(timed_run("warm (no change)", pipeline_cmd, args))
+        finally:
+            os.replace(aside, held)
+        runs["one_new_log"].append(timed_run("one new log", pipeline_cmd, args))
+        counts = [_evaluations(runs[name][-1]) for name in runs]
+        if counts != [len(evals) - 1, len(evals) - 1, len(evals)]:
+            raise SystemExit(f"re-runs counted {counts} evaluations, not {len(evals)} -1/-1/0")
+    return runs
+
+
 def bench_size(info: dict, args: argparse.Namespace) -> dict:
     exp = Path(info["experiment"])
     evals, training = info["eval_logs"], info["training_logs"]
@@ -234,7 +283,12 @@ def bench_size(info: dict, args: argparse.Namespace) -> dict:
 
     pipeline_cmd = [PYTHON, str(SUMMARIZE), str(exp), "--no-sacct"]
     floor_cmd = [PYTHON, str(HERE / "floor.py"), str(files_json)]
-    commands = {"pipeline": pipeline_cmd, "floor": floor_cmd}
+    # every (a) run is cold: no read cache, no figures from an earlier run
+    commands = {
+        "pipeline": pipeline_cmd,
+        "pipeline_no_figures": [*pipeline_cmd, "--no-figures"],
+        "floor": floor_cmd,
+    }
     if args.extras:
         commands["pipeline_jobs1"] = [*pipeline_cmd, "--jobs", "1"]
         commands["floor_gc_frozen"] = [*floor_cmd, "--freeze-gc"]
@@ -243,23 +297,12 @@ def bench_size(info: dict, args: argparse.Namespace) -> dict:
     for repeat in range(args.repeats):
         shift = repeat % len(names)  # rotate the order, so no command always runs first
         for which in names[shift:] + names[:shift]:
-            gate = wait_for_quiet(args.quiet_wait)
-            result = run_measured(commands[which])
-            result["quiet_gate"] = gate
-            if result["returncode"] != 0:
-                raise SystemExit(f"{which} failed ({result['returncode']}):\n{result['stderr']}")
-            runs[which].append(result)
-            print(
-                f"   {which:15} {result['wall_s']:7.2f} s wall, {result['cpu_s']:6.1f} s CPU, "
-                f"peak RSS sum {result['peak_rss_sum_mb']:5.0f} MB, "
-                f"Pss sum {result['peak_pss_sum_mb']:5.0f} MB; others used "
-                f"{result['foreign_cpu_s']:5.1f} s CPU meanwhile",
-                file=sys.stderr,
-                flush=True,
-            )
+            generate.clean_outputs(exp)
+            runs[which].append(timed_run(which, commands[which], args))
     summary = json.loads(runs["pipeline"][-1]["stdout"])
     if summary.get("counts", {}).get("evaluations") != len(evals):
         raise SystemExit(f"the summary does not count every log: {summary.get('counts')}")
+    incremental = rerun_sequence(exp, evals, pipeline_cmd, args)
 
     baseline = []
     per_file_mean = None
@@ -287,6 +330,9 @@ def bench_size(info: dict, args: argparse.Namespace) -> dict:
         per_file = None
 
     pipeline_s = min(r["wall_s"] for r in runs["pipeline"])
+    no_figures_s = min(r["wall_s"] for r in runs["pipeline_no_figures"])
+    warm_s = min(r["wall_s"] for r in incremental["warm"])
+    one_new_s = min(r["wall_s"] for r in incremental["one_new_log"])
     floor_s = min(r["wall_s"] for r in runs["floor"])
     pipeline_median = statistics.median(r["wall_s"] for r in runs["pipeline"])
     floor_median = statistics.median(r["wall_s"] for r in runs["floor"])
@@ -309,6 +355,14 @@ def bench_size(info: dict, args: argparse.Namespace) -> dict:
         "floor_median_s": floor_median,
         "pipeline_over_floor_median": pipeline_median / floor_median,
         "spec_over_pipeline_median": spec_s / pipeline_median if spec_s else None,
+        "pipeline_no_figures_s": no_figures_s,
+        "figures_added_s": pipeline_s - no_figures_s,
+        "warm_s": warm_s,
+        "one_new_log_s": one_new_s,
+        "warm_over_cold": warm_s / pipeline_s,
+        "one_new_over_cold": one_new_s / pipeline_s,
+        "cold_minus_one_s": min(r["wall_s"] for r in incremental["cold_minus_one"]),
+        "warm_peak_rss_sum_mb": max(r["peak_rss_sum_mb"] for r in incremental["warm"]),
         "pipeline_peak_rss_sum_mb": max(r["peak_rss_sum_mb"] for r in runs["pipeline"]),
         "pipeline_peak_pss_sum_mb": max(r["peak_pss_sum_mb"] for r in runs["pipeline"]),
         "pipeline_max_single_rss_mb": max(r["max_single_rss_mb"] for r in runs["pipeline"]),
@@ -316,7 +370,7 @@ def bench_size(info: dict, args: argparse.Namespace) -> dict:
         "floor_peak_rss_sum_mb": max(r["peak_rss_sum_mb"] for r in runs["floor"]),
         "runs": {
             name: [{k: v for k, v in r.items() if k not in strip} for r in results]
-            for name, results in runs.items()
+            for name, results in {**runs, **incremental}.items()
         },
         "extras": {
             name: min(r["wall_s"] for r in runs[name])
@@ -369,6 +423,18 @@ def markdown(results: dict) -> str:
             f"(c) {r['floor_median_s']:.1f} s, (a)/(c) {r['pipeline_over_floor_median']:.2f}, "
             f"(b)/(a) {_fmt(r['spec_over_pipeline_median'])}"
         )
+    lines += [
+        "",
+        "| Size | (a) cold | cold, --no-figures | figures add | warm (nothing changed) | "
+        "warm/cold | one new log | one new/cold |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["sizes"]:
+        lines.append(
+            f"| {r['size']} | {r['pipeline_s']:.2f} s | {r['pipeline_no_figures_s']:.2f} s | "
+            f"{r['figures_added_s']:+.2f} s | {r['warm_s']:.2f} s | {r['warm_over_cold']:.3f} | "
+            f"{r['one_new_log_s']:.2f} s | {r['one_new_over_cold']:.3f} |"
+        )
     lines.append("")
     extras = [r for r in results["sizes"] if r.get("extras")]
     if extras:
@@ -407,6 +473,24 @@ def checks(sizes: list[dict]) -> list[dict]:
                 "ok": r["pipeline_over_floor"] <= TARGETS["pipeline_over_floor_max"],
             }
         )
+    for r in sizes:
+        out += [
+            {
+                "what": f"{r['size']}: warm/cold = {r['warm_over_cold']:.3f} <= "
+                f"{TARGETS['warm_over_cold_max']}",
+                "ok": r["warm_over_cold"] <= TARGETS["warm_over_cold_max"],
+            },
+            {
+                "what": f"{r['size']}: one new log/cold = {r['one_new_over_cold']:.3f} <= "
+                f"{TARGETS['one_new_over_cold_max']}",
+                "ok": r["one_new_over_cold"] <= TARGETS["one_new_over_cold_max"],
+            },
+            {
+                "what": f"{r['size']}: figures add {r['figures_added_s']:+.2f} s <= "
+                f"{TARGETS['figures_added_s_max']} s",
+                "ok": r["figures_added_s"] <= TARGETS["figures_added_s_max"],
+            },
+        ]
     if "full" in by:
         full = by["full"]
         for key, label in (
