@@ -19,4 +19,9 @@ def json_safe(value: Any) -> Any:
 
 
 def dumps(document: Any, *, indent: int | None = None) -> str:
-    return json.dumps(json_safe(document), indent=indent, default=str, allow_nan=False)
+    """`document` as JSON; the copy with names for non-finite floats is made only when there
+    is one (a large document without any is written in one pass)."""
+    try:
+        return json.dumps(document, indent=indent, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(json_safe(document), indent=indent, default=str, allow_nan=False)

@@ -21,13 +21,14 @@ from .atomic import (
     replace_together,
     write_atomically,
 )
-from .evidence.cache import CACHE_FILE, cache_document
+from .evidence.cache import CACHE_FILE, ReadCache, cache_document, load_cache
 from .evidence.design import DesignError
 from .evidence.gather import gather
 from .evidence.model import Evidence
 from .evidence.safe_io import IncompleteWrite, UnsafeOutput, append_all, folder_inside
 from .jsonio import dumps
 from .judge.assess import assess
+from .judge.memo import Memo
 from .judge.model import Results
 from .report.process_log import LOG_RELATIVE_PATH, ProcessLog, log_results
 from .report.render import render_markdown
@@ -73,20 +74,31 @@ def _append_log_safely(log: ProcessLog, experiment_dir: Path) -> tuple[Path | No
         return None, message
 
 
-def save_cache(evidence: Evidence) -> None:
-    """Keep what was read for the next run (in `logs/`); a cache that cannot be written only
+def import_for_judging(figures: bool) -> None:
+    """Import what judging new samples and redrawing figures take (scipy.stats, scikit-learn,
+    matplotlib's SVG backend), called while a worker reads the few new logs of a re-run."""
+    import scipy.stats  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+
+    if figures:
+        import matplotlib.backends.backend_svg  # noqa: F401
+
+
+def save_cache(evidence: Evidence, cache: ReadCache, memo: Memo) -> None:
+    """Keep what was read, and what the judge computed, for the next run (in `logs/`); nothing
+    is written when the cache already holds exactly that. A cache that cannot be written only
     costs the next run its speed, so that is said on stderr and nothing more."""
     experiment_dir = evidence.design.directory
-    logs = [
-        (f, evidence.logs[f.path]) for r in evidence.runs for f in r.logs if f.path in evidence.logs
-    ]
-    stdouts = [
-        (f, evidence.stdouts[f.path])
-        for r in evidence.runs
-        for f in r.job_stdouts
-        if f.path in evidence.stdouts
-    ]
-    document = cache_document(logs, stdouts, evidence.samples_read)
+    log_files = [f for r in evidence.runs for f in r.logs if f.path in evidence.logs]
+    out_files = [f for r in evidence.runs for f in r.job_stdouts if f.path in evidence.stdouts]
+    if not memo.changed and cache.holds_exactly(log_files, out_files, evidence.samples_read):
+        return
+    document = cache_document(
+        [(f, evidence.logs[f.path]) for f in log_files],
+        [(f, evidence.stdouts[f.path]) for f in out_files],
+        evidence.samples_read,
+        memo.entries(),
+    )
     path = experiment_dir / CACHE_FILE
     try:
         write_atomically(path, dumps(document) + "\n", root=experiment_dir)
@@ -116,14 +128,17 @@ def draw_figures(results: Results, experiment_dir: Path) -> list[dict[str, Any]]
     ]
 
 
-def publish(evidence: Evidence, *, figures: bool = True) -> tuple[int, dict[str, Any]]:
+def publish(
+    evidence: Evidence, *, figures: bool = True, memo: Memo | None = None
+) -> tuple[int, dict[str, Any]]:
     """Judge the evidence, draw the figures (unless `figures` is False), replace summary.md and
     summary.json together (summary.json recording the digest of its summary.md), append the
     log; return (exit code, the JSON result). When the pair cannot be replaced, neither is
-    (exit 2, the message says what was and was not replaced)."""
+    (exit 2, the message says what was and was not replaced). `memo`: the judge's costly
+    results kept from an earlier run (the same results, sooner)."""
     experiment_dir = evidence.design.directory
     summary_md, summary_json = experiment_dir / SUMMARY_MD, experiment_dir / SUMMARY_JSON
-    results = assess(evidence)
+    results = assess(evidence, memo)
     log = log_results(results)
     report = build_report(results, generated_at())
     try:
@@ -273,16 +288,20 @@ def summarize(
     except OSError:  # a folder on the way that cannot be searched: load_design says so
         experiment_dir = experiment_dir.absolute()
     try:
+        cache = load_cache(experiment_dir) if use_cache else ReadCache()
         evidence = gather(
             experiment_dir,
             jobs=jobs,
             use_sacct=use_sacct,
             sacct_timeout_s=sacct_timeout_s,
             on_progress=on_progress,
-            use_cache=use_cache,
+            cache=cache,
+            while_reading=lambda: import_for_judging(figures),
         )
-        save_cache(evidence)
-        return publish(evidence, figures=figures)
+        memo = Memo(cache.derived)
+        code, result = publish(evidence, figures=figures, memo=memo)
+        save_cache(evidence, cache, memo)
+        return code, result
     except DesignError as exc:
         return EXIT_USAGE, failure(experiment_dir, str(exc), design_error=True)
     except Exception as exc:

@@ -97,21 +97,87 @@ def test_nothing_changed_nothing_is_read(exp: Path, monkeypatch: pytest.MonkeyPa
     assert accuracies(report)[("r2", 1)] == pytest.approx(11 / 12)  # 10 right + 1 of the rest
 
 
-def test_a_warm_run_does_not_import_inspect_ai(exp: Path) -> None:
+HEAVY = ("inspect_ai", "matplotlib", "sklearn", "scipy.stats")
+
+
+def modules_loaded_by_a_run(exp: Path) -> list[str]:
+    """Run the summarizer in a fresh interpreter; which of HEAVY it imported."""
     done = subprocess.run(
         [
             sys.executable,
             "-c",
             "import sys; from pathlib import Path; from summarize_experiment.pipeline import "
             f"summarize; code, _ = summarize(Path({str(exp)!r}), use_sacct=False); "
-            "print(code, 'inspect_ai' in sys.modules, 'matplotlib' in sys.modules)",
+            f"print(code, *[name for name in {HEAVY!r} if name in sys.modules])",
         ],
         capture_output=True,
         text=True,
         cwd=REPO,
         timeout=300,
     )
-    assert done.stdout.split() == ["0", "False", "False"], done.stderr
+    code, *loaded = done.stdout.split()
+    assert code == "0", done.stderr
+    return loaded
+
+
+def test_a_warm_run_imports_no_reader_metrics_or_plotting_library(exp: Path) -> None:
+    """Nothing changed: the reads come from the cache, the metrics and comparisons from the
+    judge's memo in it, and the figures are the ones on disk."""
+    assert modules_loaded_by_a_run(exp) == []
+
+
+def test_a_warm_run_leaves_the_cache_file_as_it_was(exp: Path) -> None:
+    cache = exp / CACHE_FILE
+    before = cache.stat()
+    assert summarize(exp, use_sacct=False)[0] == 0
+    after = cache.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+
+
+def report_without_time(exp: Path) -> dict:
+    report = json.loads((exp / "summary.json").read_text())
+    return {k: v for k, v in report.items() if k not in ("generated_at", "summary_md_sha256")}
+
+
+def test_results_from_the_memo_are_the_results_computed_afresh(exp: Path) -> None:
+    cache = json.loads((exp / CACHE_FILE).read_text())
+    kinds = len(cache["derived"])
+    assert kinds >= 4 + 2  # the metrics of each log, and at least the best's comparisons
+    assert summarize(exp, use_sacct=False)[0] == 0
+    from_memo = report_without_time(exp)
+    assert summarize(exp, use_sacct=False, use_cache=False)[0] == 0
+    assert report_without_time(exp) == from_memo
+    assert from_memo["best"][0]["runner_up"]["paired"] is True
+
+
+def test_one_new_log_is_read_beside_the_imports_judging_it_takes(
+    exp: Path, monkeypatch: pytest.MonkeyPatch, template_cache: Path
+) -> None:
+    """With a few logs to read and more than one job, a worker reads them while the parent
+    imports what judging them takes; the summary is the one a fresh run gives."""
+    import summarize_experiment.pipeline as pipeline
+
+    calls: list[bool] = []
+    real = pipeline.import_for_judging
+    monkeypatch.setattr(
+        pipeline, "import_for_judging", lambda figures: calls.append(figures) or real(figures)
+    )
+    gone = logs_of(exp)[3]
+    aside = exp.parent / "aside.eval"
+    os.replace(gone, aside)
+    assert summarize(exp, use_sacct=False, jobs=2)[0] == 0
+    assert calls == []  # a log gone: nothing to read
+    os.replace(aside, gone)
+    reads, _ = rerun(exp, monkeypatch, jobs=2)
+    assert reads.logs == [str(gone)] and reads.stdouts == []
+    assert calls == [True]
+    incremental = report_without_time(exp)
+    assert summarize(exp, use_sacct=False, use_cache=False)[0] == 0
+    assert report_without_time(exp) == incremental
 
 
 def test_a_log_rewritten_in_place_with_the_same_size(

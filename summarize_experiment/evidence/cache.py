@@ -1,9 +1,10 @@
 """What earlier runs read, kept in the experiment's `logs/` so a re-run reads only what changed.
 
-An entry holds what was read from one log or job stdout (never a decision: the judge always
-runs fresh) under the file's path, and is used only while the file's size, modification time
-(ns) and inode, and this tool's version, are the ones it was read with. A cache that is
-corrupt, from another version or unreadable is ignored with a note, never trusted.
+An entry holds what was read from one log or job stdout under the file's path, and is used
+only while the file's size, modification time (ns) and inode, and this tool's version, are the
+ones it was read with. `derived` keeps the judge's costly computations (`judge.memo`) by the
+digest of their inputs: the judge still decides every status afresh. A cache that is corrupt,
+from another version or unreadable is ignored with a note, never trusted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .model import JobStdoutFile, JobStdoutRead, LogFile, LogRead
 from .safe_io import read_regular_bytes, resolve_inside
 
 CACHE_FILE = Path("logs") / "summarize-cache.json"
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 CACHE_READ_MAX_BYTES = 256 << 20
 """A larger cache is not read (every input is then read again): one of 10,000 logs with their
 samples is well below this, and reading it stays a second."""
@@ -46,7 +47,26 @@ class ReadCache:
 
     logs: dict[str, dict] = field(default_factory=dict)
     stdouts: dict[str, dict] = field(default_factory=dict)
+    derived: dict[str, object] = field(default_factory=dict)
     note: str | None = None
+
+    def holds_exactly(
+        self, logs: list[LogFile], stdouts: list[JobStdoutFile], with_samples: bool
+    ) -> bool:
+        """Whether these files, as they are, are all the cache holds (nothing to write)."""
+        if self.note or len(logs) != len(self.logs) or len(stdouts) != len(self.stdouts):
+            return False
+        for found in logs:
+            entry = self.logs.get(found.path)
+            if entry is None or entry.get("stamp") != stamp(found):
+                return False
+            if bool(entry.get("samples")) != with_samples:
+                return False
+        return all(
+            (entry := self.stdouts.get(found.path)) is not None
+            and entry.get("stamp") == stamp(found)
+            for found in stdouts
+        )
 
     def log(self, found: LogFile, with_samples: bool) -> LogRead | None:
         """The cached read of a log, when the file is unchanged and the read has what is
@@ -101,25 +121,28 @@ def load_cache(experiment_dir: Path) -> ReadCache:
         return ReadCache(
             note=f"{path}: written by another version ({found}); every input was read again"
         )
-    logs, stdouts = data.get("logs"), data.get("stdouts")
-    if not isinstance(logs, dict) or not isinstance(stdouts, dict):
+    logs, stdouts, derived = data.get("logs"), data.get("stdouts"), data.get("derived", {})
+    if not all(isinstance(part, dict) for part in (logs, stdouts, derived)):
         return ReadCache(note=f"{path}: not a cache of this tool; every input was read again")
-    return ReadCache(logs=logs, stdouts=stdouts)
+    return ReadCache(logs=logs, stdouts=stdouts, derived=derived)
 
 
 def cache_document(
     logs: list[tuple[LogFile, LogRead]],
     stdouts: list[tuple[JobStdoutFile, JobStdoutRead]],
     with_samples: bool,
+    derived: dict[str, object] | None = None,
 ) -> dict:
-    """The cache file's content for these reads (entries of files no longer there are gone)."""
+    """The cache file's content for these reads (entries of files no longer there are gone)
+    and the judge's `derived` results."""
     return {
         "version": cache_version(),
+        "derived": derived or {},
         "logs": {
             found.path: {
                 "stamp": stamp(found),
                 "samples": with_samples,
-                "read": codec.encode(read),
+                "read": codec.encode(read, compact=True),
             }
             for found, read in logs
         },

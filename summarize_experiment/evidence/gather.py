@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import slurm
-from .cache import ReadCache, load_cache
+from .cache import ReadCache
 from .design import ExperimentDesign, load_design
 from .layout import detect_layout, find_run_files
 from .model import DatasetFile, Evidence, LogRead, RunFiles, RunLogEntry, SlurmEvidence
@@ -104,24 +104,26 @@ def gather(
     *,
     with_samples: bool = True,
     read_logs: bool = True,
-    use_cache: bool = False,
+    cache: ReadCache | None = None,
     jobs: int = 1,
     use_sacct: bool = True,
     sacct_timeout_s: float | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    while_reading: Callable[[], None] | None = None,
 ) -> Evidence:
     """All the evidence of an experiment; raises DesignError without a usable design.
 
     `with_samples`: read each finished log's samples (else its header only); `read_logs`:
-    read the logs at all (step 2 needs only the job stdouts); `use_cache`: take what an
-    earlier run read of each unchanged file from the experiment's cache (see `cache`)."""
+    read the logs at all (step 2 needs only the job stdouts); `cache`: what an earlier run
+    read (`load_cache`), taken for each file unchanged since; `while_reading`: called while a
+    few logs are read (see `readers.read_all`)."""
     design = load_design(experiment_dir)
     layout = detect_layout(design)
     runs = tuple(_run_files(design, run.name, layout) for run in design.runs)
     run_logs, notes = read_run_logs(design.directory)
     entries = tuple(run_logs)
     found = ask_slurm(job_ids(runs, entries), use_sacct=use_sacct, timeout_s=sacct_timeout_s)
-    cache = load_cache(design.directory) if use_cache else ReadCache()
+    cache = cache if cache is not None else ReadCache()
     notes += [cache.note] if cache.note else []
     log_files = [log for run in runs for log in run.logs] if read_logs else []
     out_files = [out for run in runs for out in run.job_stdouts]
@@ -133,6 +135,7 @@ def gather(
         with_samples=with_samples,
         jobs=jobs,
         on_progress=on_progress,
+        while_reading=while_reading,
     )
     logs = {f.path: known_logs.get(f.path) or fresh_logs[f.path] for f in log_files}
     stdouts = {f.path: known_outs.get(f.path) or fresh_outs[f.path] for f in out_files}

@@ -131,6 +131,10 @@ def _size(path: str) -> int:
 
 AHEAD_PER_WORKER = 4
 """Items queued per worker beyond the one it is reading, so it never waits for the parent."""
+FEW_LOGS = 8
+"""Up to this many logs to read (a re-run after a few evaluations ended), they are read by one
+worker forked before inspect-ai is imported, while the parent runs `while_reading` (importing
+what judging them takes): the two imports, a second or more each, overlap."""
 
 
 def _warm_imports(items: list[tuple[str, str, bool]]) -> None:
@@ -171,11 +175,14 @@ def read_all(
     with_samples: bool,
     jobs: int,
     on_progress: Callable[[int, int], None] | None = None,
+    while_reading: Callable[[], None] | None = None,
 ) -> tuple[dict[str, LogRead], dict[str, JobStdoutRead]]:
     """Read every log (`with_samples`: its scored samples too) and every job stdout.
 
     ``jobs`` processes read (the parent and ``jobs - 1`` forked workers); ``on_progress(done,
-    total)`` is called in the parent after each file. The result does not depend on ``jobs``.
+    total)`` is called in the parent after each file. With at most `FEW_LOGS` logs to read
+    (and ``jobs`` > 1), one forked worker reads everything while the parent calls
+    ``while_reading``. The result does not depend on ``jobs``.
     """
     given = [("log", str(p), with_samples) for p in log_paths]
     given += [("stdout", str(p), False) for p in stdout_paths]
@@ -189,6 +196,10 @@ def read_all(
         if on_progress:
             on_progress(len(values), total)
 
+    logs_to_read = sum(1 for kind, _, _ in items if kind == "log")
+    if while_reading is not None and jobs > 1 and 0 < logs_to_read <= FEW_LOGS:
+        _read_beside(items, record, while_reading)
+        return _by_kind(given, values)
     workers = min(jobs, total) - 1
     _warm_imports(items)
     with _frozen_heap():
@@ -197,9 +208,32 @@ def read_all(
                 record(_read_one(item))
         else:
             _read_in_pool(items, workers, record)
+    return _by_kind(given, values)
+
+
+def _by_kind(
+    given: list[tuple[str, str, bool]], values: dict[tuple[str, str], Any]
+) -> tuple[dict[str, LogRead], dict[str, JobStdoutRead]]:
     logs = {path: values["log", path] for kind, path, _ in given if kind == "log"}
     stdouts = {path: values["stdout", path] for kind, path, _ in given if kind == "stdout"}
     return logs, stdouts
+
+
+def _read_beside(
+    items: list[tuple[str, str, bool]],
+    record: Callable[[tuple[str, str, Any]], None],
+    while_reading: Callable[[], None],
+) -> None:
+    """One worker, forked now (it imports inspect-ai itself), reads every item while the
+    parent runs `while_reading`."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=_fork_context())
+    try:
+        futures = [pool.submit(_read_one, item) for item in items]
+        while_reading()
+        for future in futures:
+            record(future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _read_in_pool(

@@ -9,6 +9,7 @@ from .best import best_choices, epoch_trends
 from .cells import assess_cells
 from .datasets import datasets_used, training_dataset
 from .jobs import slurm_job, stdout_kind, submissions_by_run
+from .memo import Memo
 from .model import ExperimentInfo, Note, Results, RunResult, SlurmSummary
 from .status import evaluation_summary
 from .training import assess_finetune
@@ -32,7 +33,11 @@ def _split_stdouts(
 
 
 def assess_run(
-    evidence: Evidence, run: RunDesign, submissions: list, notes: list[Note]
+    evidence: Evidence,
+    run: RunDesign,
+    submissions: list,
+    notes: list[Note],
+    memo: Memo | None = None,
 ) -> RunResult:
     """One run judged: fine-tuning, then its evaluation cells."""
     files = evidence.files(run.name)
@@ -61,6 +66,7 @@ def assess_run(
         finetune.status,
         files.problems,
         notes,
+        memo,
     )
     unmapped = sum(1 for c in cells if not c.in_design and c.status == COMPLETED)
     status = evaluation_summary([(c.status, c.in_design) for c in cells], unmapped)
@@ -93,13 +99,15 @@ def _slurm_summary(evidence: Evidence) -> SlurmSummary:
     )
 
 
-def assess(evidence: Evidence) -> Results:
-    """The judged experiment."""
+def assess(evidence: Evidence, memo: Memo | None = None) -> Results:
+    """The judged experiment. `memo`: results of the costly computations (metrics,
+    comparisons) kept from an earlier run for the same samples; the results are the same
+    without it."""
     design = evidence.design
     notes = [Note("WARNING", "run logs", note) for note in evidence.notes]
     submissions = submissions_by_run(evidence.run_logs)
     runs = tuple(
-        assess_run(evidence, run, submissions.get(run.name, []), notes) for run in design.runs
+        assess_run(evidence, run, submissions.get(run.name, []), notes, memo) for run in design.runs
     )
     samples = {path: read.samples for path, read in evidence.logs.items() if read.samples}
     return Results(
@@ -113,10 +121,10 @@ def assess(evidence: Evidence) -> Results:
         ),
         runs=runs,
         slurm=_slurm_summary(evidence),
-        best=best_choices(runs, design.tasks, samples),
+        best=best_choices(runs, design.tasks, samples, memo),
         datasets=datasets_used(evidence, runs),
         design_problems=design.problems,
         rejected_runs=dict(design.rejected_runs),
         notes=tuple(notes),
-        epoch_trends=epoch_trends(runs, samples),
+        epoch_trends=epoch_trends(runs, samples, memo),
     )

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..evidence.model import LogSamples
+from .memo import Memo, finite_or_name, number
 from .model import BestChoice, CellResult, Comparison, Metrics, RunResult
 
 PAIRED_METHODS = {
@@ -91,73 +92,103 @@ def _comparison(a: Row, b: Row, **fields: object) -> Comparison:
     )
 
 
-def compare_rows(a: Row, b: Row, metric: str | None = None) -> Comparison:
-    """`a` minus `b` on `metric` (default: a's main metric), paired when they evaluated the
-    same samples."""
+_RESULT_FIELDS = ("difference", "ci_low", "ci_high", "p_value", "n")
+
+
+def _encode_result(found: dict[str, float | int | None]) -> dict[str, object]:
+    return {name: finite_or_name(value) if name != "n" else value for name, value in found.items()}
+
+
+def _decode_result(data: dict[str, object]) -> dict[str, float | int | None]:
+    if not data:
+        return {}
+    decoded: dict[str, float | int | None] = {
+        name: number(data[name]) for name in _RESULT_FIELDS if name != "n"
+    }
+    count = data["n"]
+    decoded["n"] = int(count) if isinstance(count, int | float) else None
+    return decoded
+
+
+def _memoized(
+    memo: Memo | None, key: tuple[object, ...], compute: Callable[[], dict]
+) -> dict[str, float | int | None]:
+    """`compute()` (a comparison's numbers, {} when there are none), through `memo`."""
+    if memo is None:
+        return compute()
+    return memo.get_or_compute(memo.key(*key), compute, _encode_result, _decode_result)
+
+
+def _numbers(found: object | None) -> dict[str, float | int | None]:
+    if found is None:
+        return {}
+    return {name: getattr(found, name, None) for name in _RESULT_FIELDS}
+
+
+def _paired(a: LogSamples, b: LogSamples, order: tuple, metric: str) -> dict:
+    """The paired difference a minus b on `metric`, over the samples in `order`."""
     from . import compare
 
+    first, second = order
+    if metric == "accuracy":
+        return _numbers(compare.paired_accuracy_difference(_correct(a, first), _correct(b, second)))
+    if metric == "balanced accuracy":
+        statistic = compare.balanced_accuracy
+        truth = np.asarray(a.target_labels, dtype=np.int64)[first]
+        mine = np.asarray(a.answer_labels, dtype=np.int64)[first]
+        theirs = np.asarray(b.answer_labels, dtype=np.int64)[second]
+    else:
+        statistic = compare.rmse
+        truth = np.asarray(a.target_numbers)[first]
+        mine = np.asarray(a.answer_numbers)[first]
+        theirs = np.asarray(b.answer_numbers)[second]
+    return _numbers(compare.paired_bootstrap_difference(statistic, (truth, mine), (truth, theirs)))
+
+
+def compare_rows(a: Row, b: Row, metric: str | None = None, memo: Memo | None = None) -> Comparison:
+    """`a` minus `b` on `metric` (default: a's main metric), paired when they evaluated the
+    same samples (`memo`: comparisons computed before for the same samples)."""
     metric = metric or a.metric
     order = _aligned(a.samples, b.samples)
     if order is not None and a.samples is not None and b.samples is not None:
-        first, second = order
-        if metric == "accuracy":
-            found = compare.paired_accuracy_difference(
-                _correct(a.samples, first), _correct(b.samples, second)
-            )
-        else:
-            if metric == "balanced accuracy":
-                statistic = compare.balanced_accuracy
-                truth = np.asarray(a.samples.target_labels, dtype=np.int64)[first]
-                mine = np.asarray(a.samples.answer_labels, dtype=np.int64)[first]
-                theirs = np.asarray(b.samples.answer_labels, dtype=np.int64)[second]
-            else:
-                statistic = compare.rmse
-                truth = np.asarray(a.samples.target_numbers)[first]
-                mine = np.asarray(a.samples.answer_numbers)[first]
-                theirs = np.asarray(b.samples.answer_numbers)[second]
-            found = compare.paired_bootstrap_difference(statistic, (truth, mine), (truth, theirs))
-        if found is not None:
+        first, second = a.samples, b.samples
+        digests = (memo.samples_digest(first), memo.samples_digest(second)) if memo else ()
+        key = ("paired", metric, *digests)
+        found = _memoized(memo, key, lambda: _paired(first, second, order, metric))
+        if found:
             return _comparison(
-                a,
-                b,
-                metric=metric,
-                difference=found.difference,
-                ci_low=found.ci_low,
-                ci_high=found.ci_high,
-                p_value=found.p_value,
-                n=found.n,
-                paired=True,
-                method=PAIRED_METHODS[metric],
+                a, b, metric=metric, **found, paired=True, method=PAIRED_METHODS[metric]
             )
-    return _unpaired(a, b, metric)
+    return _unpaired(a, b, metric, memo)
 
 
-def _unpaired(a: Row, b: Row, metric: str) -> Comparison:
+def _unpaired(a: Row, b: Row, metric: str, memo: Memo | None = None) -> Comparison:
     """Runs evaluated on different samples: accuracy by Newcombe's interval and a z-test; other
     metrics only by their two intervals (their difference's range; no p-value)."""
-    from . import compare
-
     a_metrics, b_metrics = a.cell.metrics, b.cell.metrics
     assert a_metrics is not None and b_metrics is not None
     value_a, value_b = _value(a_metrics, metric), _value(b_metrics, metric)
     n = min(a_metrics.samples, b_metrics.samples)
     if metric == "accuracy" and value_a is not None and value_b is not None and n:
-        found = compare.unpaired_difference(
+        counts = (
             round(value_a * a_metrics.samples),
             a_metrics.samples,
             round(value_b * b_metrics.samples),
             b_metrics.samples,
         )
-        if found is not None:
+
+        def unpaired() -> dict:
+            from . import compare
+
+            return _numbers(compare.unpaired_difference(*counts))
+
+        found = _memoized(memo, ("unpaired", *counts), unpaired)
+        if found:
             return _comparison(
                 a,
                 b,
                 metric=metric,
-                difference=found.difference,
-                ci_low=found.ci_low,
-                ci_high=found.ci_high,
-                p_value=found.p_value,
-                n=n,
+                **{**found, "n": n},
                 paired=False,
                 method="unpaired (different samples): z-test, Newcombe interval",
             )
@@ -204,19 +235,29 @@ def _rows(
     return rows
 
 
-def detectable_difference(row: Row) -> float | None:
+def detectable_difference(row: Row, memo: Memo | None = None) -> float | None:
     """The smallest accuracy difference the task's evaluation detects at 80% power (two-sided
     5%), from its number of samples and the best run's accuracy."""
-    from . import compare
-
     metrics = row.cell.metrics
     if metrics is None or metrics.accuracy is None or not metrics.samples:
         return None
-    return compare.minimum_detectable_difference(metrics.samples, metrics.accuracy)
+    n, accuracy = metrics.samples, metrics.accuracy
+
+    def detectable() -> float:
+        from . import compare
+
+        return compare.minimum_detectable_difference(n, accuracy)
+
+    if memo is None:
+        return detectable()
+    return memo.get_or_compute(memo.key("detectable", n, accuracy), detectable, float, float)
 
 
 def best_choices(
-    runs: tuple[RunResult, ...], tasks: tuple[str, ...], samples: Mapping[str, LogSamples]
+    runs: tuple[RunResult, ...],
+    tasks: tuple[str, ...],
+    samples: Mapping[str, LogSamples],
+    memo: Memo | None = None,
 ) -> tuple[BestChoice, ...]:
     """The best evaluation per task, compared with the runner-up and with the control run."""
     by_task = _rows(runs, samples)
@@ -229,9 +270,9 @@ def best_choices(
         rows = [row for row in rows if row.metric == rows[0].metric]
         ranked = sorted(rows, key=lambda row: row.value, reverse=rows[0].higher)
         top = ranked[0]
-        runner_up = compare_rows(top, ranked[1]) if len(ranked) > 1 else None
+        runner_up = compare_rows(top, ranked[1], memo=memo) if len(ranked) > 1 else None
         controls = [row for row in rows if row.run.type == "control" and row.run is not top.run]
-        versus_control = compare_rows(top, controls[0]) if controls else None
+        versus_control = compare_rows(top, controls[0], memo=memo) if controls else None
         metrics = top.cell.metrics
         choices.append(
             BestChoice(
@@ -244,7 +285,7 @@ def best_choices(
                 variant=top.cell.variant,
                 runner_up=runner_up,
                 versus_control=versus_control,
-                detectable=detectable_difference(top),
+                detectable=detectable_difference(top, memo),
                 n=metrics.samples if metrics else None,
             )
         )
@@ -252,7 +293,7 @@ def best_choices(
 
 
 def epoch_trends(
-    runs: tuple[RunResult, ...], samples: Mapping[str, LogSamples]
+    runs: tuple[RunResult, ...], samples: Mapping[str, LogSamples], memo: Memo | None = None
 ) -> tuple[Comparison, ...]:
     """Every fine-tuned run's consecutive epochs on each task, the later minus the earlier, by
     accuracy (the scorer's own per-sample correctness), paired when on the same samples."""
@@ -266,5 +307,5 @@ def epoch_trends(
             ordered = sorted(found, key=lambda row: row.cell.epoch or 0)
             for earlier, later in itertools.pairwise(ordered):
                 if later.cell.metrics and later.cell.metrics.accuracy is not None:
-                    trends.append(compare_rows(later, earlier, "accuracy"))
+                    trends.append(compare_rows(later, earlier, "accuracy", memo))
     return tuple(trends)

@@ -20,8 +20,9 @@ from ..evidence.slurm import SlurmJob
 from ..vocabulary import COMPLETED, MISSING
 from . import epochs as epoch_map
 from .jobs import Submission, job_key, slurm_job
+from .memo import Memo
 from .model import CellResult, Metrics, Note, UnplacedJob
-from .scoring import family, score_log, scorer_name
+from .scoring import family, score_log_memo, scorer_name
 from .status import CellFacts, cell_status, state_from_failure_line
 
 Key = tuple[str | None, int | None, str | None]
@@ -56,6 +57,7 @@ class _Context:
     links: dict[str, JobStdoutFile]
     submissions: dict[str, Submission]
     notes: list[Note]
+    memo: Memo | None = None
 
 
 def strip_vis_label(task: str, labels: list[str]) -> str | None:
@@ -303,8 +305,10 @@ def assess_cells(
     finetune_status: str,
     unreadable: tuple[str, ...],
     notes: list[Note],
+    memo: Memo | None = None,
 ) -> tuple[tuple[CellResult, ...], tuple[UnplacedJob, ...]]:
-    """Every cell of a run (expected by the design, or found on disk), with its status."""
+    """Every cell of a run (expected by the design, or found on disk), with its status
+    (`memo`: metrics computed before for the same samples)."""
     design = evidence.design
     files = evidence.files(run.name)
     configs = {c.folder: c for c in (files.cells if files else ())}
@@ -328,6 +332,7 @@ def assess_cells(
         links,
         {s.job_id: s for s in submissions if s.kind == "evaluation"},
         notes,
+        memo,
     )
     cells = _expected(ctx)
     unplaced_logs: list[tuple[LogFile, _Cell]] = []
@@ -489,7 +494,7 @@ def _decide(
         metrics = None
         if status == COMPLETED and read is not None and read.header is not None:
             metrics = (
-                score_log(read.header, read.samples)
+                score_log_memo(read.header, read.samples, ctx.memo)
                 if read.samples is not None
                 else _header_metrics(read.header)
             )

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import math
 
+from ..evidence import codec
 from ..evidence.eval_logs import main_score
 from ..evidence.labels import OTHER
 from ..evidence.model import LogHeader, LogSamples
 from . import metrics
+from .memo import Memo
 from .model import ClassBalance, Confusion, Metrics, Regression
 
 CLASSIFICATION_SCORERS = frozenset({"match", "includes", "exact", "choice"})
@@ -174,3 +176,16 @@ def score_log(header: LogHeader, samples: LogSamples) -> Metrics:
         notes += part.pop("notes")
         return Metrics(**base, accuracy=accuracy, accuracy_ci=interval, notes=tuple(notes), **part)
     return Metrics(**base, accuracy=accuracy, accuracy_ci=interval, notes=tuple(notes))
+
+
+def score_log_memo(header: LogHeader, samples: LogSamples, memo: Memo | None) -> Metrics:
+    """`score_log`, taken from `memo` when it holds the result for this header and samples."""
+    if memo is None:
+        return score_log(header, samples)
+    key = memo.key("metrics", memo.header_digest(header), memo.samples_digest(samples))
+    return memo.get_or_compute(
+        key,
+        lambda: score_log(header, samples),
+        codec.encode,
+        lambda data: codec.decode(Metrics, data),
+    )
