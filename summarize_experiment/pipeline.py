@@ -188,11 +188,15 @@ def publish(
         "incomplete": len(report["incomplete"]),
     }
     warnings = log.warnings()
+    without_slurm = (
+        "; SLURM accounting not used (see PARSE_STATUS slurm)" if log.slurm_warned() else ""
+    )
     log.add(
         "COMPLETE",
         results.experiment.name,
         ", ".join(f"{key} {value}" for key, value in counts.items()),
-        f"{results.complete_runs}/{len(results.runs)} runs complete, {len(warnings)} warnings",
+        f"{results.complete_runs}/{len(results.runs)} runs complete, {len(warnings)} warnings"
+        + without_slurm,
     )
     log_path, log_error = _append_log_safely(log, experiment_dir)
     result = {
@@ -204,6 +208,12 @@ def publish(
         "counts": counts,
         "best": report["best"],
         "warnings": warnings,
+        "slurm": {
+            "used": results.slurm.used,
+            "available": results.slurm.available,
+            "source": results.slurm.source,
+            "error": results.slurm.error,
+        },
     }
     if log_error:
         result["log_error"] = log_error

@@ -947,3 +947,32 @@ def test_design_problems_are_noted_and_logged(misdesigned: Summarized) -> None:
         f"no note about r_ok's epoch 2:\n{notes}"
     )
     assert any(about_epoch_2(e[4]) for e in warnings_logged), warnings_logged
+
+
+def test_a_failed_fine_tuning_is_warned_once_with_the_file_to_check(
+    all_failed: Summarized,
+) -> None:
+    """The run's own PARSE_STATUS entry warns (with its stdout); the evaluations waiting on it
+    are INFO, not one warning each; the JSON says SLURM was not asked."""
+    entries = log_blocks(all_failed.log)[0]
+    parse = {e[2]: e for e in entries if e[0] == "PARSE_STATUS"}
+    for run_name in ("a_oom", "b_timeout"):
+        _, level, _, _, result = parse[run_name]
+        assert level == "WARNING", parse[run_name]
+        assert re.search(rf"; check \S*/{run_name}/slurm-\d+\.out$", result), result
+    assert parse[CONTROL][1] == "INFO"
+    waiting = [e for e in entries if e[0] == "EXTRACT_ACCURACY" and "NOT_STARTED" in e[4]]
+    assert waiting and {e[1] for e in waiting} == {"INFO"}
+    assert {e[4] for e in waiting if e[2].startswith("a_oom ")} == {
+        "NOT_STARTED: waiting on fine-tuning (FAILED)"
+    }
+    warned = [w for w in all_failed.result["warnings"] if w.startswith("a_oom")]
+    assert len(warned) == 1 and "check " in warned[0], all_failed.result["warnings"]
+    assert all_failed.result["slurm"] == {
+        "used": False,
+        "available": False,
+        "source": None,
+        "error": "sacct not used (--no-sacct)",
+    }
+    complete = entries[-1]
+    assert complete[0] == "COMPLETE" and "SLURM accounting not used" not in complete[4]

@@ -834,12 +834,15 @@ def test_summary_binary_not_binary_and_error(calls: Calls) -> None:
     assert cancelled.code == 1 and cancelled.json()["status"] == "error"
 
 
-def test_summary_binary_folder_gives_a_list(calls: Calls) -> None:
+def test_summary_binary_folder_gives_one_document_of_its_logs(calls: Calls) -> None:
+    """A folder mixing a binary and a numeric task: one object (as every script prints), the
+    numeric log `not_binary` in it and not a failure of the step."""
     ran = calls["binary folder"]
-    docs = ran.json()
-    assert isinstance(docs, list) and len(docs) == 2
-    assert {d["status"] for d in docs} == {"success", "not_binary"}
-    assert ran.code == 3
+    doc = ran.json()
+    assert (doc["status"], doc["step"]) == ("success", "summary_binary")
+    assert sorted(d["status"] for d in doc["logs"]) == ["not_binary", "success"]
+    assert all(Path(d["path"]).parent.name == "logs" for d in doc["logs"])
+    assert ran.code == 0
 
 
 def test_summary_binary_human_mode(calls: Calls) -> None:
@@ -878,6 +881,7 @@ def test_by_hand_steps_run_and_write_their_files(setup: Setup, calls: Calls) -> 
     codes = [ran.code for ran in calls.steps]
     assert codes[:2] == [0, 0] and codes[4] == 0, [ran.stderr for ran in calls.steps]
     assert codes[2] == 1 and codes[3] == 1  # the cancelled evaluation's log is not a result
+    assert [ran.json()["status"] for ran in calls.steps[2:4]] == ["partial", "partial"]
     folder = setup.by_hand / "logs" / "summarize-steps"
     assert sorted(p.name for p in folder.iterdir()) == [
         "1-parse_status.json",
@@ -885,7 +889,7 @@ def test_by_hand_steps_run_and_write_their_files(setup: Setup, calls: Calls) -> 
         "3-parse_eval_log.json",
         "4-summary_binary.json",
     ]
-    for ran in calls.steps[:3]:
+    for ran in calls.steps[:4]:
         assert Path(ran.json()["steps_file"]).parent == folder
         assert "evidence" not in ran.stdout
 

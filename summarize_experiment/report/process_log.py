@@ -16,7 +16,15 @@ from pathlib import Path
 
 from ..judge.model import CellResult, Results, RunResult
 from ..text import one_line
-from ..vocabulary import COMPLETED, LOG_ACTIONS, LOG_LEVELS, NOT_STARTED
+from ..vocabulary import (
+    ACTIVE_STATES,
+    COMPLETED,
+    LOG_ACTIONS,
+    LOG_LEVELS,
+    NOT_APPLICABLE,
+    NOT_STARTED,
+    SUBMITTED,
+)
 from .tables import cell_label, finetune_text
 
 LOG_RELATIVE_PATH = Path("logs") / "summarize-experiment.log"
@@ -73,6 +81,10 @@ class ProcessLog:
             found.append(result if result.startswith(subject) else f"{subject}: {result}")
         return found
 
+    def slurm_warned(self) -> bool:
+        """Whether SLURM could not be used as asked (its entry is a WARNING)."""
+        return any(e.subject == SLURM_SUBJECT and e.level != "INFO" for e in self.entries)
+
     def text(self, when: str | None = None) -> str:
         stamp = when or log_time()
         return "\n".join(entry.text(stamp) for entry in self.entries) + "\n"
@@ -88,11 +100,14 @@ def _run_entries(log: ProcessLog, run: RunResult) -> None:
     training = finetune.training
     stdouts = ", ".join(training.stdout_files) if training and training.stdout_files else "none"
     notes = f"; {'; '.join(finetune.notes)}" if finetune.notes else ""
+    failed = finetune.status not in (COMPLETED, NOT_APPLICABLE, SUBMITTED, *ACTIVE_STATES)
+    check = f"; check {training.stdout}" if failed and training and training.stdout else ""
     log.add(
         "PARSE_STATUS",
         run.name,
         f"type {run.type}; checkpoints {list(finetune.checkpoints)}; training stdout {stdouts}",
-        f"fine-tuning {finetune_text(run)}; evaluation {run.evaluation_status}{notes}",
+        f"fine-tuning {finetune_text(run)}; evaluation {run.evaluation_status}{notes}{check}",
+        "WARNING" if failed else "INFO",
     )
     if training is not None:
         if training.warning:
@@ -142,9 +157,11 @@ def _cell_entry(log: ProcessLog, run: RunResult, cell: CellResult) -> None:
         log.add("EXTRACT_ACCURACY", where, f"{cell.log} ({sources}{placed})", numbers)
         return
     message = "; ".join(cell.notes) or cell.status
-    if cell.status == NOT_STARTED:
-        message = f"fine-tuning {run.finetune.status}"
     level = "ERROR" if cell.log else "WARNING"
+    if cell.status == NOT_STARTED:  # the fine-tuning's own entry warns, once for the run
+        message, level = f"waiting on fine-tuning ({run.finetune.status})", "INFO"
+    elif cell.check and cell.check not in message:
+        message += f"; check {cell.check}"
     log.add(
         "EXTRACT_ACCURACY",
         where,

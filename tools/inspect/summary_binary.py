@@ -12,7 +12,7 @@ tasks whose targets are not all 0/1 (status "not_binary").
 Examples:
   python tools/inspect/summary_binary.py LOG.eval                 # human-readable
   python tools/inspect/summary_binary.py LOG.eval --json
-  python tools/inspect/summary_binary.py rank4_lr1e-5/eval/logs --json    # every log: a list
+  python tools/inspect/summary_binary.py rank4_lr1e-5/eval/logs --json    # every log
   python tools/inspect/summary_binary.py --experiment EXP --json --steps-dir
 
 JSON (reference.md, "Step 4"): status ("success", "not_binary", "error"), path, samples,
@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from summarize_experiment.cli import (
     add_steps_dir_argument,
     print_json,
+    print_step,
     steps_folder,
     write_step,
 )
@@ -75,11 +76,11 @@ def _human(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def _exit_code(docs: list[dict]) -> int:
+def _exit_code(docs: list[dict], single: bool) -> int:
     statuses = {d["status"] for d in docs}
     if "error" in statuses:
         return EXIT_INPUT_ERROR
-    if "not_binary" in statuses:
+    if single and "not_binary" in statuses:
         return EXIT_NOT_AVAILABLE
     return EXIT_OK
 
@@ -122,16 +123,23 @@ def main(argv: list[str] | None = None) -> int:
     reads, _ = read_all(files, [], with_samples=True, jobs=1)
     docs = [binary_document(reads[path]) for path in files]
     single = experiment is None and not (target is not None and target.is_dir())
+    code = _exit_code(docs, single)
     folder = steps_folder(args.steps_dir, experiment)
     if single:
-        write_step(folder, STEP, docs[0], item=Path(files[0]).name)
+        document = docs[0]
+        written = write_step(folder, STEP, document, item=Path(files[0]).name)
     else:
-        write_step(folder, STEP, docs)
+        document = {
+            "status": "partial" if code == EXIT_INPUT_ERROR else "success",
+            "step": STEP,
+            "logs": docs,
+        }
+        written = write_step(folder, STEP, document)
     if args.json:
-        print_json(docs[0] if single else docs)
+        print_step(document, written)
     else:
         print("\n\n".join(_human(d) for d in docs))
-    return _exit_code(docs)
+    return code
 
 
 if __name__ == "__main__":
