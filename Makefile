@@ -26,7 +26,7 @@ UNIT_TESTS = $(PY) -m pytest -q -n 2 --ignore=tests/integration
 # must not be split across workers; it skips unless root and CI=true or SLURM_TESTBED=1.
 INTEGRATION_TESTS = $(PY) -m pytest -q tests/integration
 
-.PHONY: venv summarize summarize-when-done test test-unit test-integration test-oldest lint \
+.PHONY: venv summarize summarize-when-done test test-unit test-integration test-oldest lint browser \
 	lock bench demo clean
 
 # A fresh environment holding exactly the lock (no resolver: --no-deps), checked by `pip check`.
@@ -49,8 +49,20 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# The figures' browser test renders summary.md in headless Chromium (Debian's package): in CI (root,
+# CI=true) it is installed here when missing; elsewhere that test skips and says why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && [ "$${CI:-}" = true ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: installing chromium (apt-get) for the figures' browser test"; \
+		{ apt-get update -q && apt-get install -y -q --no-install-recommends chromium; } >/dev/null \
+			|| echo "browser: chromium could not be installed; the browser test will skip" >&2; \
+	else \
+		echo "browser: no chromium (not root in CI); the browser test will skip"; \
+	fi
+
 # Lint, then the unit and end-to-end tests in parallel, then the live-SLURM suite.
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(UNIT_TESTS)
 	$(INTEGRATION_TESTS)
 

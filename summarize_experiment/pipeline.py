@@ -21,7 +21,7 @@ from .atomic import (
     replace_together,
     write_atomically,
 )
-from .evidence.cache import CACHE_FILE, ReadCache, cache_document, load_cache
+from .evidence.cache import CACHE_FILE, ReadCache, cache_text, load_cache, reads_text
 from .evidence.design import DesignError
 from .evidence.gather import gather
 from .evidence.model import Evidence
@@ -84,24 +84,33 @@ def import_for_judging(figures: bool) -> None:
         import matplotlib.backends.backend_svg  # noqa: F401
 
 
-def save_cache(evidence: Evidence, cache: ReadCache, memo: Memo) -> None:
-    """Keep what was read, and what the judge computed, for the next run (in `logs/`); nothing
-    is written when the cache already holds exactly that. A cache that cannot be written only
-    costs the next run its speed, so that is said on stderr and nothing more."""
-    experiment_dir = evidence.design.directory
+def cache_reads(evidence: Evidence, cache: ReadCache) -> str | None:
+    """The reads part of the cache file to write (`cache.reads_text`), or None when the cache
+    already holds exactly these reads."""
     log_files = [f for r in evidence.runs for f in r.logs if f.path in evidence.logs]
     out_files = [f for r in evidence.runs for f in r.job_stdouts if f.path in evidence.stdouts]
-    if not memo.changed and cache.holds_exactly(log_files, out_files, evidence.samples_read):
-        return
-    document = cache_document(
+    if cache.holds_exactly(log_files, out_files, evidence.samples_read):
+        return None
+    return reads_text(
         [(f, evidence.logs[f.path]) for f in log_files],
         [(f, evidence.stdouts[f.path]) for f in out_files],
         evidence.samples_read,
-        memo.entries(),
     )
+
+
+def save_cache(evidence: Evidence, cache: ReadCache, reads: str | None, memo: Memo) -> None:
+    """Keep what was read (`reads`, from `cache_reads`) and what the judge computed, for the
+    next run (in `logs/`); nothing is written when neither changed. A cache that cannot be
+    written only costs the next run its speed, so that is said on stderr and nothing more."""
+    if reads is None and not memo.changed:
+        return
+    if reads is None:  # the same reads, other results: the reads are encoded again
+        reads = cache_reads(evidence, ReadCache())
+        assert reads is not None
+    experiment_dir = evidence.design.directory
     path = experiment_dir / CACHE_FILE
     try:
-        write_atomically(path, dumps(document) + "\n", root=experiment_dir)
+        write_atomically(path, cache_text(reads, memo.entries()), root=experiment_dir)
     except OSError as exc:
         _warn(f"the read cache was not written: {write_problem(path, exc)}")
 
@@ -308,9 +317,10 @@ def summarize(
             cache=cache,
             while_reading=lambda: import_for_judging(figures),
         )
+        reads = cache_reads(evidence, cache)
         memo = Memo(cache.derived)
         code, result = publish(evidence, figures=figures, memo=memo)
-        save_cache(evidence, cache, memo)
+        save_cache(evidence, cache, reads, memo)
         return code, result
     except DesignError as exc:
         return EXIT_USAGE, failure(experiment_dir, str(exc), design_error=True)

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from ..jsonio import dumps
 from ..vocabulary import VERSION
 from . import codec
 from .model import JobStdoutFile, JobStdoutRead, LogFile, LogRead
@@ -127,27 +128,34 @@ def load_cache(experiment_dir: Path) -> ReadCache:
     return ReadCache(logs=logs, stdouts=stdouts, derived=derived)
 
 
-def cache_document(
+def reads_text(
     logs: list[tuple[LogFile, LogRead]],
     stdouts: list[tuple[JobStdoutFile, JobStdoutRead]],
     with_samples: bool,
-    derived: dict[str, object] | None = None,
-) -> dict:
-    """The cache file's content for these reads (entries of files no longer there are gone)
-    and the judge's `derived` results."""
-    return {
-        "version": cache_version(),
-        "derived": derived or {},
-        "logs": {
-            found.path: {
-                "stamp": stamp(found),
-                "samples": with_samples,
-                "read": codec.encode(read, compact=True),
-            }
-            for found, read in logs
-        },
-        "stdouts": {
-            found.path: {"stamp": stamp(found), "read": codec.encode(read)}
-            for found, read in stdouts
-        },
-    }
+) -> str:
+    """The reads part of the cache file as JSON text (entries of files no longer there are
+    gone). Made as text early, so that the large tree it is encoded from is not kept while
+    the summary is judged and drawn; `cache_text` completes it."""
+    return dumps(
+        {
+            "logs": {
+                found.path: {
+                    "stamp": stamp(found),
+                    "samples": with_samples,
+                    "read": codec.encode(read, compact=True),
+                }
+                for found, read in logs
+            },
+            "stdouts": {
+                found.path: {"stamp": stamp(found), "read": codec.encode(read)}
+                for found, read in stdouts
+            },
+        }
+    )
+
+
+def cache_text(reads: str, derived: dict[str, object]) -> str:
+    """The cache file: its version, the judge's `derived` results and the `reads` text."""
+    assert reads.startswith('{"logs": ')
+    head = dumps({"version": cache_version(), "derived": derived})
+    return f"{head[:-1]}, {reads[1:]}\n"
