@@ -85,7 +85,7 @@ def test_the_best_against_the_control_run(report: dict) -> None:
     line = next(
         line for line in report["markdown"].splitlines() if line.startswith("- Fine-tuning")
     )
-    assert line.startswith("- Fine-tuning improved balanced accuracy over the base model base by")
+    assert line.startswith("- Fine-tuning improved balanced accuracy over the base model base: +")
     assert f"+{control['difference']:.3f}" in line and "(p < 0.001, paired, n = 120)" in line
 
 

@@ -3,11 +3,14 @@ cache's compact arrays read back exactly."""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import zlib
 from array import array
 
 import pytest
+from pydantic import ValidationError
 
 from summarize_experiment.evidence import codec
 from summarize_experiment.evidence.model import LogSamples
@@ -90,8 +93,13 @@ def test_sample_arrays_read_back_exactly(compact: bool) -> None:
         errored=2,
     )
     encoded = json.loads(dumps(codec.encode(original, compact=compact)))
-    assert isinstance(encoded["values"], dict) is compact  # base64 only in the cache
-    back = codec.decode(LogSamples, encoded)
+    assert isinstance(encoded["values"], dict) is compact  # deflated only in the cache
+    assert isinstance(encoded["ids"], dict) is compact
+    budget = codec.InflateBudget(1000)
+    back = codec.decode(LogSamples, encoded, inflate=budget)
+    # what was inflated: 3 ids as the JSON text '["a","b","c"]' (13 bytes), three arrays of
+    # 3 doubles (3 x 24 bytes) and two of 3 one-byte labels (2 x 3 bytes)
+    assert budget.remaining == (1000 - 13 - 72 - 6 if compact else 1000)
     for name in ("values", "target_numbers", "answer_numbers"):
         mine, theirs = getattr(original, name), getattr(back, name)
         if compact:  # every bit, NaN and -0.0 included
@@ -101,3 +109,40 @@ def test_sample_arrays_read_back_exactly(compact: bool) -> None:
     assert back.target_labels == original.target_labels
     assert back.answer_labels == original.answer_labels
     assert (back.ids, back.errored, back.score) == (original.ids, 2, "continuous_scorer")
+
+
+def test_deflated_fields_are_read_only_within_their_budget() -> None:
+    """A cache is a file anyone who can write the experiment can craft: 64 MiB of zeros deflate
+    to ~290 KB (390 KB in base64); what they inflate to is refused past the budget, and so is
+    everything after it."""
+    bomb = LogSamples(
+        score="match",
+        ids=("a",),
+        values=array("d", bytes(64 << 20)),
+        target_labels=array("b", [1]),
+        answer_labels=array("b", [1]),
+        target_numbers=array("d", [1.0]),
+        answer_numbers=array("d", [1.0]),
+    )
+    encoded = json.loads(dumps(codec.encode(bomb, compact=True)))
+    assert len(encoded["values"]["deflate"]) < 400_000
+    budget = codec.InflateBudget(1 << 20)
+    with pytest.raises(ValidationError, match="inflates beyond the budget left"):
+        codec.decode(LogSamples, encoded, inflate=budget)
+    assert budget.remaining == 0
+    small = json.loads(dumps(codec.encode(samples([1.0, 0.0]), compact=True)))
+    with pytest.raises(ValidationError, match="beyond the budget"):
+        codec.decode(LogSamples, small, inflate=budget)
+    with pytest.raises(ValidationError, match="only within an inflate budget"):
+        codec.decode(LogSamples, small)
+    assert codec.decode(LogSamples, small, inflate=codec.InflateBudget(100)).ids == ("s0", "s1")
+
+
+@pytest.mark.parametrize(
+    "ids", [b'"not a list"', b"[1, 2]", b"[" * 100_000 + b"]" * 100_000, b"{not json"]
+)
+def test_deflated_ids_that_are_not_a_list_of_strings_are_refused(ids: bytes) -> None:
+    encoded = json.loads(dumps(codec.encode(samples([1.0, 0.0]), compact=True)))
+    encoded["ids"] = {"deflate": base64.b64encode(zlib.compress(ids)).decode("ascii")}
+    with pytest.raises(ValidationError):
+        codec.decode(LogSamples, encoded, inflate=codec.InflateBudget(1 << 20))

@@ -232,7 +232,7 @@ def test_demo_evaluation_results_match_its_readme(demo: tuple[Path, str]) -> Non
     ), best
     assert re.search(
         r"^- Fine-tuning improved balanced accuracy over the base model "
-        r"Llama-3.2-1B-Instruct_base by \+0\.473 \[\S+, \S+\] \(p < 0\.001, paired, n = 100\)\.$",
+        r"Llama-3.2-1B-Instruct_base: \+0\.473 \[\S+, \S+\] \(p < 0\.001, paired, n = 100\)\.$",
         markdown,
         re.MULTILINE,
     )

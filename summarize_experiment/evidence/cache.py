@@ -23,11 +23,14 @@ from .model import JobStdoutFile, JobStdoutRead, LogFile, LogRead
 from .safe_io import read_regular_bytes, resolve_inside
 
 CACHE_FILE = Path("logs") / "summarize-cache.json"
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
+"""Bumped when what an entry holds changes; with the package version it keys the cache."""
 CACHE_READ_MAX_BYTES = 256 << 20
 """A larger cache is not read (every input is then read again): one of 10,000 logs with their
 samples is well below this, and reading it stays a second."""
-"""Bumped when what an entry holds changes; with the package version it keys the cache."""
+CACHE_INFLATE_MAX_BYTES = 512 << 20
+"""What the entries of one cache may inflate to in all (their deflated sample ids and arrays);
+entries past it are read again from their files."""
 
 T = TypeVar("T")
 
@@ -50,6 +53,9 @@ class ReadCache:
     stdouts: dict[str, dict] = field(default_factory=dict)
     derived: dict[str, object] = field(default_factory=dict)
     note: str | None = None
+    inflate: codec.InflateBudget = field(
+        default_factory=lambda: codec.InflateBudget(CACHE_INFLATE_MAX_BYTES)
+    )
 
     def holds_exactly(
         self, logs: list[LogFile], stdouts: list[JobStdoutFile], with_samples: bool
@@ -77,7 +83,7 @@ class ReadCache:
             return None
         if with_samples and not entry.get("samples"):
             return None
-        read = _decode(LogRead, entry.get("read"))
+        read = _decode(LogRead, entry.get("read"), self.inflate)
         if read is not None and not with_samples and read.samples is not None:
             read = LogRead(read.path, read.header, None, read.error, read.notes)
         return read
@@ -86,12 +92,12 @@ class ReadCache:
         entry = self.stdouts.get(found.path)
         if entry is None or entry.get("stamp") != stamp(found):
             return None
-        return _decode(JobStdoutRead, entry.get("read"))
+        return _decode(JobStdoutRead, entry.get("read"), self.inflate)
 
 
-def _decode(kind: type[T], data: object) -> T | None:
+def _decode(kind: type[T], data: object, inflate: codec.InflateBudget) -> T | None:
     try:
-        return codec.decode(kind, data)
+        return codec.decode(kind, data, inflate=inflate)
     except (ValidationError, ValueError, TypeError):
         return None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .codec import Labels, Numbers
+from .codec import Ids, Labels, Numbers
 from .design import ExperimentDesign
 from .slurm import SlurmJob
 from .training_log import TrainingLogScan
@@ -217,7 +217,7 @@ class LogSamples:
     recorded one). `errored` samples (no score) are left out, as inspect's metrics do."""
 
     score: str | None
-    ids: tuple[str, ...]
+    ids: Ids
     values: Numbers
     target_labels: Labels
     answer_labels: Labels

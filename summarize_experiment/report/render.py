@@ -415,7 +415,7 @@ def _best_lines(report: dict[str, Any]) -> list[str]:
                 change = "did not clearly change"
             lines += [
                 f"- Fine-tuning {change} {best['metric']} over the base model "
-                f"{cell_text(control['b'])} by {_difference(control)}.",
+                f"{cell_text(control['b'])}: {_difference(control)}.",
             ]
         if best.get("detectable"):
             lines += [
