@@ -238,6 +238,17 @@ def test_demo_evaluation_results_match_its_readme(demo: tuple[Path, str]) -> Non
     )
 
 
+def test_demo_says_no_internal_value(demo: tuple[Path, str]) -> None:
+    """Python's None, True or False never reach what a person reads (issue 10)."""
+    folder, markdown = demo
+    log = (folder / "logs" / "summarize-experiment.log").read_text(encoding="utf-8")
+    for text in (markdown, log):
+        assert not re.search(r"\b(None|True|False)\b", text), re.findall(
+            r".*\b(?:None|True|False)\b.*", text
+        )
+    assert "layout B; no output base" in log
+
+
 def test_demo_shows_its_figures_and_datasets(demo: tuple[Path, str]) -> None:
     folder, markdown = demo
     figures = re.findall(r"!\[[^\]]*\]\((summary-figures/[^)]+\.svg)\)", markdown)

@@ -182,8 +182,8 @@ def log_results(results: Results) -> ProcessLog:
     log.add(
         "DISCOVER_EXPERIMENT",
         experiment.name,
-        f"design {experiment.design_file}; layout {experiment.layout}; output base "
-        f"{experiment.output_base}",
+        f"design {experiment.design_file}; layout {experiment.layout}; "
+        + (f"output base {experiment.output_base}" if experiment.output_base else "no output base"),
         f"{len(results.runs)} runs ({kinds}), tasks: {', '.join(experiment.tasks) or 'none'}",
     )
     for problem in results.design_problems:
