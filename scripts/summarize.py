@@ -12,7 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from summarize_experiment.cli import exit_now
 from summarize_experiment.command import main
 
 if __name__ == "__main__":
-    sys.exit(main(prog="summarize.py"))
+    exit_now(main(prog="summarize.py"))

@@ -4,16 +4,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .atomic import write_atomically
 from .evidence.design import DESIGN_FILE
 from .evidence.readers import default_jobs
 from .jsonio import dumps
 from .vocabulary import STEPS_FOLDER, step
+
+
+def exit_now(code: int) -> NoReturn:
+    """End a command: flush stdout and stderr, then leave without the interpreter's teardown
+    (freeing the modules of scipy, scikit-learn, matplotlib and inspect-ai took 0.34 s of a
+    3.3 s re-run on the sweep). Only for a command's very end: every file it wrote is closed
+    and in place by then, its worker processes and threads have ended."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
+            stream.flush()
+    os._exit(code)
 
 
 def print_json(document: Any, *, pretty: bool = False) -> None:

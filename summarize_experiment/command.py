@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NoReturn
 
-from .cli import add_jobs_argument, experiment_argument, print_json
+from .cli import add_jobs_argument, exit_now, experiment_argument, print_json
 from .progress import progress_reporter
 from .vocabulary import EXIT_OK, EXIT_USAGE
 
@@ -101,6 +102,6 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     return code
 
 
-def console_main() -> int:
+def console_main() -> NoReturn:
     """The `summarize-experiment` command of an installed package."""
-    return main(prog="summarize-experiment")
+    exit_now(main(prog="summarize-experiment"))

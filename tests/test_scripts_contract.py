@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
+from summarize_experiment.vocabulary import LOG_ACTIONS, STEPS
 from testing.synthetic import (
     EvalSpec,
     ExperimentSpec,
@@ -875,6 +876,23 @@ def test_skill_md_lists_five_steps_in_order(setup: Setup) -> None:
         "tools/inspect/summary_binary.py",
         "scripts/render_summary.py",
     ]
+    assert scripts == [step.script for step in STEPS]
+
+
+def test_steps_and_actions_are_named_as_the_vocabulary_defines_them(
+    helps: dict[str, dict],
+) -> None:
+    """One definition (`vocabulary.STEPS`, `LOG_ACTIONS`): each step script's --help opens with
+    its step's label, reference.md's step sections carry the same numbers and scripts, and
+    logging.md's table lists the log's actions in the order they are written."""
+    for step in STEPS:
+        assert step.label in helps[step.script]["text"].split("\n\n")[1], step
+    headings = re.findall(
+        r"^## Step (\d): (\S+)$", (REPO / "reference.md").read_text(encoding="utf-8"), re.M
+    )
+    assert headings == [(str(s.number), s.script) for s in STEPS if s.name != "render_summary"]
+    logging_md = (REPO / "logging.md").read_text(encoding="utf-8")
+    assert re.findall(r"^\| `([A-Z_]+)` \|", logging_md, re.M) == list(LOG_ACTIONS)
 
 
 def test_by_hand_steps_run_and_write_their_files(setup: Setup, calls: Calls) -> None:
