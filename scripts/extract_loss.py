@@ -49,7 +49,7 @@ from summarize_experiment.judge.assess import assess
 from summarize_experiment.judge.jobs import latest_stdout
 from summarize_experiment.judge.status import state_from_failure_line
 from summarize_experiment.judge.training import training_result
-from summarize_experiment.report.contracts import training_document
+from summarize_experiment.report.contracts import loss_fields, training_document
 from summarize_experiment.vocabulary import EXIT_INPUT_ERROR, EXIT_OK, EXIT_USAGE, UNKNOWN
 
 STEP = "extract_loss"
@@ -86,28 +86,13 @@ def _from_files(paths: list[Path], run: str | None, use_sacct: bool) -> tuple[in
     failure = read.scan.failure_line if read.scan else None
     status = job.state if job else state_from_failure_line(failure) if failure else UNKNOWN
     training = training_result(chosen, read, job, files, status)
-    final = training.final
     document = {
-        "status": "success" if final else "no_loss",
+        "status": "success" if training.final else "no_loss",
         "step": STEP,
         "run": run or run_from_stdout_path(Path(chosen.path)),
         "finetune": status,
-        "finished": training.finished,
-        "stdout": training.stdout,
-        "candidates": list(training.stdout_files),
-        "final": final.to_dict() if final else None,
-        "final_loss": final.to_dict()["loss"] if final else "N/A",
-        "total_steps": final.step if final else None,
-        "epoch": final.epoch if final else None,
-        "diverged": training.diverged,
-        "min_finite": training.min_finite.to_dict() if training.min_finite else None,
-        "curve": [p.to_dict() for p in training.curve],
-        "updates": training.updates,
-        "failure_line": training.failure_line,
-        "duration_seconds": training.duration_seconds,
-        "duration_source": training.duration_source,
+        **loss_fields(training),
         "attempts": [],
-        "warning": training.warning,
     }
     return EXIT_OK, document
 

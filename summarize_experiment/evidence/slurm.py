@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from ..vocabulary import ACTIVE_STATES
 from .safe_io import run_bounded
 
 log = logging.getLogger(__name__)
@@ -70,23 +71,6 @@ KNOWN_STATES = (
     "PENDING",
     "NODE_FAIL",
     "PREEMPTED",
-)
-# States in which a job has not ended: its end time (and for PENDING its start) is a forecast.
-ACTIVE_STATES = frozenset(
-    {
-        "PENDING",
-        "RUNNING",
-        "CONFIGURING",
-        "COMPLETING",
-        "SUSPENDED",
-        "REQUEUED",
-        "REQUEUE_HOLD",
-        "REQUEUE_FED",
-        "RESIZING",
-        "SIGNALING",
-        "STAGE_OUT",
-        "STOPPED",
-    }
 )
 NO_TIME = frozenset({"", "unknown", "none", "n/a"})
 # The name slurmdbd gives a job record created before the job's own start record arrived.

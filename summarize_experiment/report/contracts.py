@@ -106,6 +106,16 @@ def training_document(run: RunResult) -> dict[str, Any]:
         **base,
         "status": status,
         "finetune_text": finetune_text(run),
+        **loss_fields(training),
+        "attempts": [asdict(a) for a in run.finetune.attempts],
+    }
+
+
+def loss_fields(training: TrainingResult) -> dict[str, Any]:
+    """What step 2 says of a training stdout's loss, in both of its forms (a run of the
+    experiment, or a stdout file given on its own)."""
+    final = training.final
+    return {
         "finished": training.finished,
         "stdout": training.stdout,
         "candidates": list(training.stdout_files),
@@ -120,7 +130,6 @@ def training_document(run: RunResult) -> dict[str, Any]:
         "failure_line": training.failure_line,
         "duration_seconds": training.duration_seconds,
         "duration_source": training.duration_source,
-        "attempts": [asdict(a) for a in run.finetune.attempts],
         "warning": training.warning,
     }
 
