@@ -1,10 +1,13 @@
-"""Helpers the live-SLURM test modules share: run a command, wait for a condition, ask squeue."""
+"""Helpers the live-SLURM test modules share: run a command, wait for a condition, ask squeue
+and sacct, and read summary.md's sections and tables as the tests compare them."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -67,3 +70,62 @@ def end_at_time_limit(job_id: str) -> None:
     """
     end = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + END_MARGIN_S))
     run("scontrol", "update", f"JobId={job_id}", f"EndTime={end}")
+
+
+@dataclass(frozen=True)
+class Acct:
+    """One job as a test reads it from sacct itself."""
+
+    job_id: str
+    name: str
+    state: str  # base state: `CANCELLED by 0` -> CANCELLED
+    elapsed_seconds: int
+
+
+def elapsed_seconds(text: str) -> int:
+    """sacct's `[D-]HH:MM:SS`."""
+    days, _, clock = text.rpartition("-")
+    hours, minutes, seconds = (int(part) for part in clock.split(":"))
+    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def sacct(job_ids: list[str]) -> dict[str, Acct]:
+    """What sacct itself records of these jobs (their allocations), by job id."""
+    out = run(
+        "sacct",
+        "-j",
+        ",".join(job_ids),
+        "--parsable2",
+        "--noheader",
+        "--allocations",
+        "--format=JobID,JobName%200,State,Elapsed",
+    )
+    jobs = {}
+    for line in out.splitlines():
+        if line.strip():
+            job_id, name, state, elapsed = line.split("|")
+            jobs[job_id] = Acct(job_id, name, state.split()[0], elapsed_seconds(elapsed))
+    return jobs
+
+
+def duration(seconds: int) -> str:
+    """How summary.md shows a duration under an hour: `3s`, `1m 05s`."""
+    return f"{seconds}s" if seconds < 60 else f"{seconds // 60}m {seconds % 60:02d}s"
+
+
+def md_section(markdown: str, heading: str) -> str:
+    """The text under `## heading` in summary.md, up to the next `## ` heading."""
+    assert f"## {heading}\n" in markdown, f"no '## {heading}' section in summary.md"
+    return markdown.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def md_table(markdown: str, heading: str) -> list[dict[str, str]]:
+    """The rows of the first table under `## heading`, as {column: cell text}."""
+    lines = [line for line in md_section(markdown, heading).splitlines() if line.startswith("| ")]
+    assert lines, f"no table under '## {heading}'"
+
+    def cells(line: str) -> list[str]:
+        return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+
+    header = cells(lines[0])
+    return [dict(zip(header, cells(line), strict=True)) for line in lines[1:]]

@@ -39,7 +39,18 @@ from inspect_ai.log import read_eval_log
 
 from testing.synthetic import EvalSpec, ExperimentSpec, RunSpec, build_experiment
 
-from .live import COMMAND_TIMEOUT_S, ENDED, end_at_time_limit, run, squeue_field, wait_for
+from .live import (
+    COMMAND_TIMEOUT_S,
+    ENDED,
+    Acct,
+    duration,
+    end_at_time_limit,
+    md_table,
+    run,
+    sacct,
+    squeue_field,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slurm
 
@@ -87,41 +98,6 @@ ALL_ENDED_S = 75
 SCRIPT_TIMEOUT_S = 120
 
 
-@dataclass(frozen=True)
-class Acct:
-    """One job as the test reads it from sacct itself."""
-
-    job_id: str
-    name: str
-    state: str  # base state: `CANCELLED by 0` -> CANCELLED
-    elapsed_seconds: int
-
-
-def elapsed_seconds(text: str) -> int:
-    """sacct's `[D-]HH:MM:SS`."""
-    days, _, clock = text.rpartition("-")
-    hours, minutes, seconds = (int(part) for part in clock.split(":"))
-    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
-
-
-def sacct(job_ids: list[str]) -> dict[str, Acct]:
-    out = run(
-        "sacct",
-        "-j",
-        ",".join(job_ids),
-        "--parsable2",
-        "--noheader",
-        "--allocations",
-        "--format=JobID,JobName%200,State,Elapsed",
-    )
-    jobs = {}
-    for line in out.splitlines():
-        if line.strip():
-            job_id, name, state, elapsed = line.split("|")
-            jobs[job_id] = Acct(job_id, name, state.split()[0], elapsed_seconds(elapsed))
-    return jobs
-
-
 def settled(ended: list[str], held: str) -> Callable[[], dict[str, Acct] | None]:
     """A probe: sacct's records once every job but `held` ended and `held` is PENDING."""
 
@@ -131,25 +107,6 @@ def settled(ended: list[str], held: str) -> Callable[[], dict[str, Acct] | None]
         return jobs if done and held in jobs and jobs[held].state == "PENDING" else None
 
     return probe
-
-
-def duration(seconds: int) -> str:
-    """How summary.md shows a duration under an hour: `3s`, `1m 05s`."""
-    return f"{seconds}s" if seconds < 60 else f"{seconds // 60}m {seconds % 60:02d}s"
-
-
-def md_table(markdown: str, heading: str) -> list[dict[str, str]]:
-    """The rows of the first table under `## heading`, as {column: cell text}."""
-    assert f"## {heading}\n" in markdown, f"no '## {heading}' section in summary.md"
-    section = markdown.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    lines = [line for line in section.splitlines() if line.startswith("| ")]
-    assert lines, f"no table under '## {heading}'"
-
-    def cells(line: str) -> list[str]:
-        return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
-
-    header = cells(lines[0])
-    return [dict(zip(header, cells(line), strict=True)) for line in lines[1:]]
 
 
 def eval_job_name(cell: Cell) -> str:

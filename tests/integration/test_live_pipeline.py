@@ -44,7 +44,19 @@ from testing.synthetic import (
     write_inspect_log,
 )
 
-from .live import COMMAND_TIMEOUT_S, ENDED, end_at_time_limit, run, squeue_field, wait_for
+from .live import (
+    COMMAND_TIMEOUT_S,
+    ENDED,
+    Acct,
+    duration,
+    end_at_time_limit,
+    md_section,
+    md_table,
+    run,
+    sacct,
+    squeue_field,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slurm
 
@@ -84,43 +96,6 @@ ALL_ENDED_S = 75
 SCRIPT_TIMEOUT_S = 120
 
 
-@dataclass(frozen=True)
-class Acct:
-    """One job as the test reads it from sacct itself."""
-
-    job_id: str
-    name: str
-    state: str  # base state: `CANCELLED by 0` -> CANCELLED
-    state_detail: str
-    elapsed_seconds: int
-
-
-def elapsed_seconds(text: str) -> int:
-    """sacct's `[D-]HH:MM:SS`."""
-    days, _, clock = text.rpartition("-")
-    hours, minutes, seconds = (int(part) for part in clock.split(":"))
-    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
-
-
-def sacct(job_ids: list[str]) -> dict[str, Acct]:
-    out = run(
-        "sacct",
-        "-j",
-        ",".join(job_ids),
-        "--parsable2",
-        "--noheader",
-        "--allocations",
-        "--format=JobID,JobName%200,State,Elapsed",
-    )
-    jobs = {}
-    for line in out.splitlines():
-        if not line.strip():
-            continue
-        job_id, name, state, elapsed = line.split("|")
-        jobs[job_id] = Acct(job_id, name, state.split()[0], state, elapsed_seconds(elapsed))
-    return jobs
-
-
 def ended(job_ids: list[str]) -> Callable[[], dict[str, Acct] | None]:
     def probe() -> dict[str, Acct] | None:
         jobs = sacct(job_ids)
@@ -129,13 +104,6 @@ def ended(job_ids: list[str]) -> Callable[[], dict[str, Acct] | None]:
         return None
 
     return probe
-
-
-def duration(seconds: int) -> str:
-    """How summary.md shows a duration under an hour: `3s`, `1m 05s`."""
-    if seconds < 60:
-        return f"{seconds}s"
-    return f"{seconds // 60}m {seconds % 60:02d}s"
 
 
 def loss_text(value: float) -> str:
@@ -156,25 +124,6 @@ def script(name: str, *args: str) -> dict:
     )
     assert result.returncode == 0, f"{name} {args}: exit {result.returncode}: {result.stderr}"
     return json.loads(result.stdout)
-
-
-def md_table(markdown: str, heading: str) -> list[dict[str, str]]:
-    """The rows of the first table under `## heading`, as {column: cell text}."""
-    assert f"## {heading}\n" in markdown, f"no '## {heading}' section in summary.md"
-    section = markdown.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    lines = [line for line in section.splitlines() if line.startswith("| ")]
-    assert lines, f"no table under '## {heading}'"
-
-    def cells(line: str) -> list[str]:
-        return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
-
-    header = cells(lines[0])
-    return [dict(zip(header, cells(line), strict=True)) for line in lines[1:]]
-
-
-def md_section(markdown: str, heading: str) -> str:
-    assert f"## {heading}\n" in markdown, f"no '## {heading}' section in summary.md"
-    return markdown.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
 
 
 def eval_job_name(run_name: str, epoch: int | None) -> str:
