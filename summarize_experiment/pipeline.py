@@ -77,16 +77,6 @@ def _append_log_safely(log: ProcessLog, experiment_dir: Path) -> tuple[Path | No
         return None, message
 
 
-def import_for_judging(figures: bool) -> None:
-    """Import what judging new samples and redrawing figures take (scipy.stats, scikit-learn,
-    matplotlib's SVG backend), called while a worker reads the few new logs of a re-run."""
-    import scipy.stats  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-
-    if figures:
-        import matplotlib.backends.backend_svg  # noqa: F401
-
-
 FIGURE_MODULES = (
     "matplotlib.backends.backend_svg",
     "matplotlib.figure",
@@ -95,6 +85,16 @@ FIGURE_MODULES = (
     "matplotlib.textpath",
 )
 """What drawing the figures imports (`report.figures`)."""
+
+
+def import_for_judging(figures: bool) -> None:
+    """Import what judging new samples and redrawing figures take (scipy.stats, scikit-learn,
+    `FIGURE_MODULES`), called while a worker reads the few new logs of a re-run."""
+    import scipy.stats  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+
+    for module in FIGURE_MODULES if figures else ():
+        importlib.import_module(module)
 
 
 def import_for_drawing() -> threading.Thread:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..evidence.model import LogSamples
-from .memo import Memo, finite_or_name, number
+from ..jsonio import json_safe
+from .memo import Memo, number
 from .model import BestChoice, CellResult, Comparison, Metrics, RunResult
 
 PAIRED_METHODS = {
@@ -95,10 +96,6 @@ def _comparison(a: Row, b: Row, **fields: object) -> Comparison:
 _RESULT_FIELDS = ("difference", "ci_low", "ci_high", "p_value", "n")
 
 
-def _encode_result(found: dict[str, float | int | None]) -> dict[str, object]:
-    return {name: finite_or_name(value) if name != "n" else value for name, value in found.items()}
-
-
 def _decode_result(data: dict[str, object]) -> dict[str, float | int | None]:
     if not data:
         return {}
@@ -116,7 +113,7 @@ def _memoized(
     """`compute()` (a comparison's numbers, {} when there are none), through `memo`."""
     if memo is None:
         return compute()
-    return memo.get_or_compute(memo.key(*key), compute, _encode_result, _decode_result)
+    return memo.get_or_compute(memo.key(*key), compute, json_safe, _decode_result)
 
 
 def _numbers(found: object | None) -> dict[str, float | int | None]:

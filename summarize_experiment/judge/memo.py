@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -98,10 +97,3 @@ def number(value: object) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     raise TypeError(f"not a number: {value!r}")
-
-
-def finite_or_name(value: float | None) -> float | str | None:
-    """A float for JSON: non-finite ones by name."""
-    if value is None or math.isfinite(value):
-        return value
-    return str(value)
